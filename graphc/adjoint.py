@@ -1,0 +1,188 @@
+"""The adjoint pass (reverse mode): ``grad`` and ``vjp``.
+
+The pass walks the forward graph in reverse topological order. Each node's adjoint is the sum of
+the vector-Jacobian products its consumers sent it; the node then sends each of its operands
+``rule(adjoint, node, *operands)``. Only nodes on a path from a ``wrt`` input to the output take
+part, so no adjoint that is identically zero is ever built. Rules build ordinary op nodes, so the
+result is an ordinary graph that can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import builder as gc
+from .dtypes import is_float
+from .errors import GraphError, GraphTypeError
+from .ir import Graph, Node, provenance, where
+from .ops.core import primitive
+
+
+def resolve_wrt(graph: Graph, wrt, what: str = "differentiate") -> list[Node]:
+    """Inputs named by ``wrt`` (names or placeholder nodes; None: every float input)."""
+    if wrt is None:
+        nodes = [p for p in graph.inputs if is_float(p.dtype)]
+        if not nodes:
+            raise GraphError(f"cannot {what}: the graph has no float inputs")
+        return nodes
+    if isinstance(wrt, (str, Node)):
+        wrt = [wrt]
+    if not isinstance(wrt, (list, tuple)):
+        raise GraphTypeError(f"wrt must be an input name, a placeholder or a list of them, got {wrt!r}")
+    nodes = []
+    for w in wrt:
+        if isinstance(w, str):
+            node = graph.input(w)
+        elif isinstance(w, Node):
+            if not any(w is p for p in graph.inputs):
+                label = w.meta.name or w.op
+                raise GraphError(
+                    f"cannot {what} with respect to {label!r} ({w.op} node{where(w.meta)}): "
+                    f"only graph inputs can be differentiated against; inputs are "
+                    f"{list(graph.input_names)}"
+                )
+            node = w
+        else:
+            raise GraphTypeError(f"wrt entries must be names or placeholders, got {w!r}")
+        if not is_float(node.dtype):
+            raise GraphError(
+                f"cannot {what} with respect to input {node.attrs['name']!r} of dtype "
+                f"{node.dtype}: only float inputs have derivatives"
+            )
+        if any(node is n for n in nodes):
+            raise GraphError(f"input {node.attrs['name']!r} is named twice in wrt")
+        nodes.append(node)
+    return nodes
+
+
+def on_path(graph: Graph, sources: list[Node], target: Node) -> set[int]:
+    """Serials of float nodes lying on some path from a source to the target (both included)."""
+    dag = graph.nx
+    downstream = {s.serial for s in sources}
+    for s in sources:
+        downstream |= nx.descendants(dag, s.serial)
+    upstream = nx.ancestors(dag, target.serial) | {target.serial}
+    by_serial = graph._by_serial()
+    return {s for s in downstream & upstream if is_float(by_serial[s].dtype)}
+
+
+def backpropagate(graph: Graph, output: Node, seed: Node, wrt: list[Node]) -> dict[int, Node]:
+    """Adjoints (serial -> node) of every node on a path from ``wrt`` to ``output``."""
+    relevant = on_path(graph, wrt, output)
+    pending: dict[int, list[Node]] = {output.serial: [seed]} if output.serial in relevant else {}
+    adjoints: dict[int, Node] = {}
+    for node in reversed(graph.nodes):
+        contributions = pending.pop(node.serial, None)
+        if not contributions:
+            continue
+        where_ = {"location": node.meta.location, "scope": node.meta.scope}
+        total = contributions[0]
+        with provenance(pass_name="adjoint", role="adjoint", rule="adjoint sum",
+                        derived_from=(node,), **where_):
+            for c in contributions[1:]:
+                total = gc.add(total, c)
+        total._annotate(adjoint_of=total.meta.adjoint_of + (node,))
+        adjoints[node.serial] = total
+        if not node.inputs:
+            continue
+        prim = primitive(node.op)
+        for i, operand in enumerate(node.inputs):
+            if operand.serial not in relevant:
+                continue
+            rule = prim.vjp_rule(i)
+            if rule is None:
+                continue
+            extra = {"_operand": i} if prim.arity is None else {}
+            with provenance(pass_name="adjoint", role="adjoint", rule=f"vjp {node.op}[{i}]",
+                            derived_from=(node,), contributes_to=operand, **where_):
+                c = rule(total, node, *node.inputs, **node.attrs, **extra)
+            if c is None:
+                continue
+            if c.shape != operand.shape or c.dtype != operand.dtype:
+                raise GraphError(
+                    f"internal error: the VJP rule of {node.op} (operand {i}) built "
+                    f"{c.type_string} for an operand of type {operand.type_string}"
+                )
+            pending.setdefault(operand.serial, []).append(c)
+    return adjoints
+
+
+def _adjoint_or_zero(adjoints: dict[int, Node], node: Node) -> Node:
+    found = adjoints.get(node.serial)
+    return found if found is not None else _zero_adjoint(node)
+
+
+def _zero_adjoint(node: Node) -> Node:
+    with provenance(pass_name="adjoint", role="adjoint", rule="zero (no path to the output)",
+                    derived_from=(node,), location=node.meta.location):
+        z = gc.zeros_like(node)
+    z._annotate(adjoint_of=(node,))
+    return z
+
+
+def _label(graph: Graph, index: int) -> str:
+    if graph.output_names:
+        return graph.output_names[index]
+    return graph.outputs[index].meta.name or f"output {index}"
+
+
+def _extend_outputs(graph: Graph, new: list[tuple[str, Node]], name: str) -> Graph:
+    """The graph's outputs followed by ``new`` (named when the outputs are named)."""
+    if graph.output_names is not None:
+        outputs = dict(zip(graph.output_names, graph.outputs))
+        for key, node in new:
+            if key in outputs:
+                raise GraphError(f"output name {key!r} already exists in the graph")
+            outputs[key] = node
+        return Graph(graph.inputs, outputs, name=name)
+    return Graph(graph.inputs, list(graph.outputs) + [n for _, n in new], name=name)
+
+
+def grad(graph: Graph, wrt=None, output=0) -> Graph:
+    """The gradient graph: same inputs; outputs are the original outputs followed by
+    ``d output / d w`` for each ``w`` in ``wrt`` (named ``grad_<w>`` when outputs are named)."""
+    if not isinstance(graph, Graph):
+        raise GraphTypeError(f"grad takes a Graph, got {type(graph).__name__}")
+    index = graph.output_index(output)
+    out = graph.outputs[index]
+    if out.shape != ():
+        raise GraphError(
+            f"grad needs a scalar output, but {_label(graph, index)!r} has type {out.type_string}"
+            f"{where(out.meta)}; reduce it (gc.sum, gc.mean) or use gc.vjp for a non-scalar output"
+        )
+    if not is_float(out.dtype):
+        raise GraphError(
+            f"grad needs a float output, but {_label(graph, index)!r} is {out.type_string}"
+        )
+    wrt_nodes = resolve_wrt(graph, wrt)
+    with provenance(pass_name="adjoint", role="adjoint", rule="seed", derived_from=(out,),
+                    location=out.meta.location):
+        seed = gc.constant(1.0, dtype=out.dtype)
+    seed._annotate(adjoint_of=(out,))
+    adj = backpropagate(graph, out, seed, wrt_nodes)
+    grads = [(f"grad_{w.attrs['name']}", _adjoint_or_zero(adj, w)) for w in wrt_nodes]
+    return _extend_outputs(graph, grads, name=f"grad({graph.name or 'f'})")
+
+
+def vjp(graph: Graph, wrt=None, output=0, cotangent: str | None = None) -> Graph:
+    """Reverse mode for any output: adds a cotangent input (default name ``<output>_bar``, the
+    shape of the output) and returns the outputs followed by ``cotangentᵀ · d output / d w``."""
+    index = graph.output_index(output)
+    out = graph.outputs[index]
+    if not is_float(out.dtype):
+        raise GraphError(f"vjp needs a float output, got {out.type_string}")
+    wrt_nodes = resolve_wrt(graph, wrt)
+    base = graph.output_names[index] if graph.output_names else (out.meta.name or f"out{index}")
+    name = cotangent or f"{base}_bar"
+    if name in graph.input_names:
+        raise GraphError(f"the cotangent input name {name!r} is already an input; pass cotangent=")
+    with provenance(pass_name="adjoint", role="adjoint", rule="cotangent input",
+                    derived_from=(out,), location=out.meta.location):
+        seed = gc.placeholder(name, out.shape, out.dtype)
+    seed._annotate(adjoint_of=(out,))
+    adj = backpropagate(graph, out, seed, wrt_nodes)
+    grads = [(f"vjp_{w.attrs['name']}", _adjoint_or_zero(adj, w)) for w in wrt_nodes]
+    extended = _extend_outputs(graph, grads, name=f"vjp({graph.name or 'f'})")
+    return Graph(
+        list(graph.inputs) + [seed], extended.outputs_as_given(), name=extended.name
+    )

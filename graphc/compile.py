@@ -1,0 +1,117 @@
+"""``gc.compile``: validate inputs, hand the graph to a backend, pack the outputs.
+
+Everything a user can get wrong when *calling* a compiled graph is checked here, once, for every
+backend: missing, unknown, misshapen or mistyped inputs raise :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .dtypes import type_string
+from .errors import GraphTypeError, InputError
+from .ir import Graph
+
+
+def _describe(arr) -> str:
+    if isinstance(arr, np.ndarray):
+        return f"an array {type_string(arr.shape, arr.dtype)}"
+    return f"{type(arr).__name__} {arr!r}"[:80]
+
+
+def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
+    """``value`` as an array of the placeholder's dtype, or InputError saying what was expected."""
+    name = placeholder.attrs["name"]
+    expected = type_string(placeholder.shape, placeholder.dtype)
+    if batch:
+        expected = f"a batch of {expected} (one extra leading axis)"
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad input
+        raise InputError(f"input {name!r}: expected {expected}, got {_describe(value)} ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"input {name!r}: expected {expected}, got {_describe(arr)}")
+    if not np.can_cast(arr.dtype, placeholder.dtype, casting="safe"):
+        raise InputError(
+            f"input {name!r}: expected dtype {placeholder.dtype} ({expected}), got {arr.dtype}, which "
+            f"does not convert to it without loss; cast it first (e.g. x.astype({str(placeholder.dtype)!r}))"
+        )
+    shape_ok = arr.shape[1:] == placeholder.shape if batch else arr.shape == placeholder.shape
+    if not shape_ok or (batch and arr.ndim == 0):
+        raise InputError(f"input {name!r}: expected {expected}, got {_describe(arr)}")
+    return np.asarray(arr, dtype=placeholder.dtype)
+
+
+class CompiledGraph:
+    """A graph compiled by a backend. Call it with the inputs by keyword or position; it returns
+    a tuple of arrays in output order, or a dict when the graph's outputs are named."""
+
+    def __init__(self, graph: Graph, backend, kernel, batch: tuple[str, ...]):
+        self.graph = graph
+        self.backend = backend
+        self.kernel = kernel
+        self.batch = batch
+        self.input_names = graph.input_names
+
+    @property
+    def source(self) -> str | None:
+        """The generated source code, for backends that generate code."""
+        return getattr(self.kernel, "source", None)
+
+    def _collect(self, args, kwargs) -> list[np.ndarray]:
+        names = self.input_names
+        if len(args) > len(names):
+            raise InputError(
+                f"got {len(args)} positional inputs but the graph has {len(names)}: {list(names)}"
+            )
+        given = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise InputError(f"unknown input {key!r}; the graph's inputs are {list(names)}")
+            if key in given:
+                raise InputError(f"input {key!r} given both by position and by keyword")
+            given[key] = value
+        missing = [n for n in names if n not in given]
+        if missing:
+            raise InputError(f"missing input(s) {missing}; the graph's inputs are {list(names)}")
+        arrays = [check_input(p, given[p.attrs["name"]], batch=p.attrs["name"] in self.batch)
+                  for p in self.graph.inputs]
+        if self.batch:
+            sizes = {a.shape[0] for a, p in zip(arrays, self.graph.inputs) if p.attrs["name"] in self.batch}
+            if len(sizes) > 1:
+                raise InputError(
+                    f"batched inputs {list(self.batch)} must share one leading batch size, got {sorted(sizes)}"
+                )
+        return arrays
+
+    def __call__(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs and isinstance(args[0], Mapping) and len(self.input_names) != 1:
+            kwargs = dict(args[0])
+            args = ()
+        arrays = self._collect(args, kwargs)
+        results = self.kernel(arrays)
+        if self.graph.output_names is not None:
+            return dict(zip(self.graph.output_names, results))
+        return tuple(results)
+
+
+def compile(graph: Graph, backend: str = "numpy", batch=(), **options) -> CompiledGraph:  # noqa: A001
+    """Compile ``graph`` with the named backend (see :func:`gc.backends`).
+
+    ``batch`` names inputs that take one extra leading axis (the same length B for all of them);
+    every output then gains that leading axis. Other inputs are shared across the batch.
+    """
+    from .backend_registry import get_backend
+
+    if not isinstance(graph, Graph):
+        raise GraphTypeError(f"compile takes a Graph, got {type(graph).__name__}")
+    if isinstance(batch, str):
+        batch = (batch,)
+    batch = tuple(batch)
+    for name in batch:
+        graph.input(name)  # raises GraphError naming the inputs when unknown
+    impl = get_backend(backend)
+    kernel = impl.compile(graph, batch=batch, **options)
+    return CompiledGraph(graph, impl, kernel, batch)

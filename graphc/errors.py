@@ -1,0 +1,35 @@
+"""The project's exception types.
+
+Every error graphc raises on purpose derives from :class:`GraphError` (a ``ValueError``) or
+:class:`GraphTypeError` (a ``TypeError``), so callers can catch graphc's complaints apart from bugs.
+"""
+
+from __future__ import annotations
+
+
+class GraphError(ValueError):
+    """Base of every graphc error: a graph, an argument or an input is not what it should be."""
+
+
+class ShapeError(GraphError):
+    """Operand shapes do not fit the op's shape rule (raised when the node is built)."""
+
+
+class DTypeError(GraphError):
+    """Operand dtypes do not fit the op (e.g. a float op given a boolean)."""
+
+
+class InputError(GraphError):
+    """A compiled graph was called with a missing, unknown, misshapen or mistyped input."""
+
+
+class SerializationError(GraphError):
+    """A graph file is malformed; the message names the JSON path of the problem."""
+
+
+class BackendError(GraphError):
+    """A backend cannot lower or run a graph (unknown backend, op it cannot lower)."""
+
+
+class GraphTypeError(TypeError):
+    """An argument of the wrong Python type was given to the builder API."""

@@ -1,0 +1,419 @@
+"""The graph IR: immutable nodes, their metadata, and ``Graph``.
+
+A :class:`Node` is identified by (op, inputs, attrs, shape, dtype) and, for constants, its value; that
+identity is summarised in ``node.digest`` (a content hash computed once, from the inputs' digests, so
+it never recurses). Everything else about a node (user name, scope, source line, which pass or rule
+made it, which primal node it was derived from) lives in :class:`Meta`, which passes carry along but
+which never changes what the node computes.
+
+Node equality (``==``) builds a comparison node, as in numpy; nodes hash by identity and graphs by
+content (``hash(graph)``, ``graph.digest``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import itertools
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+import networkx as nx
+import numpy as np
+
+from .dtypes import type_string
+from .errors import GraphError, GraphTypeError
+
+_serial_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Location:
+    """The file and line of user code that built a node."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What a node is *about*, as opposed to what it computes.
+
+    ``role`` is "primal", "adjoint" (cotangent) or "tangent" (forward mode); ``pass_name`` and
+    ``rule`` say which pass and which rule created the node; ``derived_from`` names the nodes of the
+    source graph it was derived from; ``adjoint_of`` / ``tangent_of`` name the primal nodes whose
+    adjoint or tangent this node is.
+    """
+
+    name: str | None = None
+    scope: tuple[str, ...] = ()
+    location: Location | None = None
+    role: str = "primal"
+    pass_name: str | None = None
+    rule: str | None = None
+    derived_from: tuple = ()
+    adjoint_of: tuple = ()
+    tangent_of: tuple = ()
+    contributes_to: object = None
+    extra: Mapping = field(default_factory=dict)
+
+    def replace(self, **changes) -> Meta:
+        return replace(self, **changes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Build context: scope and provenance of the nodes being created.
+
+_scope: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("graphc_scope", default=())
+_provenance: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "graphc_provenance", default=None
+)
+
+
+@contextlib.contextmanager
+def scope(name: str):
+    """Nodes built inside ``with gc.scope("layer1"):`` are tagged with that (nested) scope."""
+    if not isinstance(name, str) or not name:
+        raise GraphTypeError(f"scope name must be a non-empty string, got {name!r}")
+    token = _scope.set(_scope.get() + (name,))
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def provenance(**fields):
+    """Nodes built inside get these Meta fields (used by passes: pass_name, rule, role, ...).
+
+    Nested uses merge, the inner one winning; a ``location`` or ``scope`` given here replaces the
+    one that would be read from the user's stack.
+    """
+    outer = _provenance.get() or {}
+    token = _provenance.set({**outer, **fields})
+    try:
+        yield
+    finally:
+        _provenance.reset(token)
+
+
+_PACKAGE_DIRS: tuple[str, ...] = ()
+
+
+def register_internal_dir(path: str) -> None:
+    """Frames from files under ``path`` are not the user's (used for source locations)."""
+    global _PACKAGE_DIRS
+    path = os.path.dirname(os.path.abspath(path))
+    if path not in _PACKAGE_DIRS:
+        _PACKAGE_DIRS = _PACKAGE_DIRS + (path,)
+
+
+register_internal_dir(__file__)
+_CONTEXTLIB = os.path.dirname(contextlib.__file__)
+
+
+def user_location() -> Location | None:
+    """The innermost stack frame outside graphc: where the user's code built the node."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIRS) and not filename.startswith(_CONTEXTLIB):
+            return Location(filename, frame.f_lineno)
+        frame = frame.f_back
+    return None
+
+
+def where(meta: Meta | None) -> str:
+    """`` (at file:line)`` for error messages, or nothing when the location is unknown."""
+    if meta is not None and meta.location is not None:
+        return f" (at {meta.location})"
+    return ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Nodes
+
+
+def _freeze_attr(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze_attr(v) for v in value)
+    if isinstance(value, np.dtype):
+        return str(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise GraphTypeError(f"node attribute values must be plain data, got {type(value).__name__}")
+
+
+class Node:
+    """One value of a graph: ``op(*inputs, **attrs)`` with a static shape and dtype.
+
+    Build nodes through the ``gc`` functions and operators, not with this constructor.
+    """
+
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "value", "meta", "serial", "digest")
+
+    # numpy must defer to our reflected operators (``array + node`` builds a node).
+    __array_ufunc__ = None
+
+    def __init__(self, op, inputs, attrs, shape, dtype, meta, value=None):
+        setattr_ = object.__setattr__
+        setattr_(self, "op", op)
+        setattr_(self, "inputs", tuple(inputs))
+        setattr_(self, "attrs", MappingProxyType({k: _freeze_attr(v) for k, v in attrs.items()}))
+        setattr_(self, "shape", tuple(int(d) for d in shape))
+        setattr_(self, "dtype", np.dtype(dtype))
+        setattr_(self, "value", value)
+        setattr_(self, "meta", meta)
+        setattr_(self, "serial", next(_serial_counter))
+        h = hashlib.sha256()
+        h.update(repr((op, sorted(self.attrs.items()), self.shape, str(self.dtype))).encode())
+        for inp in self.inputs:
+            h.update(inp.digest)
+        if value is not None:
+            h.update(np.ascontiguousarray(value).tobytes())
+        setattr_(self, "digest", h.digest())
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"graph nodes are immutable (tried to set {name!r})")
+
+    __hash__ = object.__hash__
+
+    def _annotate(self, **changes) -> None:
+        """Update metadata (never identity); used by the pass that creates the node."""
+        object.__setattr__(self, "meta", self.meta.replace(**changes))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def name(self) -> str | None:
+        return self.meta.name
+
+    @property
+    def type_string(self) -> str:
+        return type_string(self.shape, self.dtype)
+
+    def __repr__(self) -> str:
+        label = self.meta.name or f"#{self.serial}"
+        return f"<Node {label} = {self.op} : {self.type_string}>"
+
+    def __bool__(self):
+        raise GraphError(
+            "a graph node has no truth value: it is symbolic. Use gc.where(...) for a choice "
+            "made per element, or evaluate the graph first"
+        )
+
+    def __len__(self):
+        if not self.shape:
+            raise GraphTypeError(f"len() of a 0-d node{where(self.meta)}")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+# ----------------------------------------------------------------------------------------------
+# Graphs
+
+
+def _check_outputs(outputs):
+    if isinstance(outputs, Node):
+        return [outputs], None
+    if isinstance(outputs, Mapping):
+        names = list(outputs.keys())
+        for k in names:
+            if not isinstance(k, str):
+                raise GraphTypeError(f"output names must be strings, got {k!r}")
+        return list(outputs.values()), names
+    if isinstance(outputs, Iterable) and not isinstance(outputs, (str, bytes)):
+        return list(outputs), None
+    raise GraphTypeError(
+        f"Graph outputs must be a node, a list of nodes or a dict name -> node, got "
+        f"{type(outputs).__name__}"
+    )
+
+
+class Graph:
+    """A static computation graph: named placeholder inputs and a list (or dict) of outputs.
+
+    ``graph.nodes`` is the topological order of every node the outputs depend on, inputs included
+    (even unused ones); ``len(graph)`` counts them. ``hash(graph)`` and ``graph.digest`` depend only
+    on structure, so equal graphs hash equal.
+    """
+
+    def __init__(self, inputs, outputs, name: str | None = None):
+        if isinstance(inputs, Node):
+            inputs = [inputs]
+        inputs = list(inputs)
+        seen: dict[str, Node] = {}
+        for i, node in enumerate(inputs):
+            if not isinstance(node, Node):
+                raise GraphTypeError(f"Graph input {i} must be a placeholder node, got {type(node).__name__}")
+            if node.op != "placeholder":
+                raise GraphError(
+                    f"Graph input {i} must be a placeholder, got a {node.op} node{where(node.meta)}"
+                )
+            pname = node.attrs["name"]
+            if pname in seen:
+                raise GraphError(f"duplicate input name {pname!r}: input names must be unique")
+            seen[pname] = node
+        outs, out_names = _check_outputs(outputs)
+        for i, node in enumerate(outs):
+            if not isinstance(node, Node):
+                raise GraphTypeError(
+                    f"Graph output {out_names[i] if out_names else i} must be a node, got "
+                    f"{type(node).__name__}"
+                )
+        self.inputs: tuple[Node, ...] = tuple(inputs)
+        self.outputs: tuple[Node, ...] = tuple(outs)
+        self.output_names: tuple[str, ...] | None = tuple(out_names) if out_names else None
+        self.name = name
+        self._nodes, self._nx = self._order()
+        declared = set(map(id, self.inputs))
+        for node in self._nodes:
+            if node.op == "placeholder" and id(node) not in declared:
+                raise GraphError(
+                    f"the outputs depend on placeholder {node.attrs['name']!r}{where(node.meta)}, "
+                    f"which is not among the graph's inputs {[p.attrs['name'] for p in self.inputs]}"
+                )
+
+    def _order(self):
+        """Collect every node reachable from the outputs and order them topologically (networkx)."""
+        index: dict[int, Node] = {}
+        dag = nx.DiGraph()
+        stack = list(self.outputs) + list(self.inputs)
+        while stack:
+            node = stack.pop()
+            if id(node) in index:
+                continue
+            index[id(node)] = node
+            dag.add_node(node.serial)
+            for inp in node.inputs:
+                dag.add_edge(inp.serial, node.serial)
+                if id(inp) not in index:
+                    stack.append(inp)
+        by_serial = {n.serial: n for n in index.values()}
+        order = [by_serial[s] for s in nx.lexicographical_topological_sort(dag)]
+        return order, dag
+
+    # --- structure ---------------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> list[Node]:
+        return list(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The dependency DAG over node serial numbers (edges point from input to consumer)."""
+        return self._nx
+
+    def node_by_serial(self, serial: int) -> Node:
+        return self._by_serial()[serial]
+
+    def _by_serial(self):
+        cache = getattr(self, "_serial_map", None)
+        if cache is None:
+            cache = {n.serial: n for n in self._nodes}
+            self._serial_map = cache
+        return cache
+
+    def consumers(self) -> dict[int, list[Node]]:
+        """serial -> nodes that use it as an input (each consumer once per use)."""
+        users: dict[int, list[Node]] = {n.serial: [] for n in self._nodes}
+        for n in self._nodes:
+            for inp in n.inputs:
+                users[inp.serial].append(n)
+        return users
+
+    def input(self, name: str) -> Node:
+        for p in self.inputs:
+            if p.attrs["name"] == name:
+                return p
+        raise GraphError(
+            f"graph has no input named {name!r}; its inputs are {[p.attrs['name'] for p in self.inputs]}"
+        )
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(p.attrs["name"] for p in self.inputs)
+
+    def output_index(self, output) -> int:
+        """Resolve an output given by index, by name, or as a node."""
+        if isinstance(output, Node):
+            for i, o in enumerate(self.outputs):
+                if o is output:
+                    return i
+            raise GraphError("the given node is not an output of the graph")
+        if isinstance(output, str):
+            if self.output_names is None or output not in self.output_names:
+                raise GraphError(
+                    f"graph has no output named {output!r}; outputs: {self._output_labels()}"
+                )
+            return self.output_names.index(output)
+        if isinstance(output, (int, np.integer)) and not isinstance(output, bool):
+            n = len(self.outputs)
+            if not -n <= output < n:
+                raise GraphError(f"output index {output} out of range for a graph with {n} outputs")
+            return int(output) % n
+        raise GraphTypeError(f"output must be an index, a name or a node, got {output!r}")
+
+    def _output_labels(self):
+        return list(self.output_names) if self.output_names else list(range(len(self.outputs)))
+
+    def with_outputs(self, outputs, name: str | None = None) -> Graph:
+        return Graph(self.inputs, outputs, name=name or self.name)
+
+    def outputs_as_given(self):
+        """The outputs as a list, or as a dict when they were named."""
+        if self.output_names is not None:
+            return dict(zip(self.output_names, self.outputs))
+        return list(self.outputs)
+
+    # --- identity ----------------------------------------------------------------------------
+
+    @property
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for p in self.inputs:
+            h.update(p.digest)
+        h.update(b"|")
+        for i, o in enumerate(self.outputs):
+            h.update(repr(self.output_names[i] if self.output_names else i).encode())
+            h.update(o.digest)
+        return h.hexdigest()
+
+    def __hash__(self) -> int:
+        return int(self.digest[:16], 16)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Graph) and self.digest == other.digest
+
+    # --- printing ----------------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        from .listing import format_graph
+
+        return format_graph(self)
+
+    def __repr__(self) -> str:
+        return f"<Graph {self.name or ''} with {len(self)} nodes, inputs {list(self.input_names)}>"

@@ -1,0 +1,75 @@
+"""Shape arithmetic shared by the shape rules: numpy broadcasting and axis normalization."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dtypes import type_string
+from ..errors import DTypeError, GraphTypeError, ShapeError
+
+
+def broadcast_shapes(*nodes) -> tuple[int, ...]:
+    """numpy's broadcasting of the nodes' shapes; ShapeError naming all shapes when they clash."""
+    ndim = max(len(n.shape) for n in nodes)
+    out = []
+    for axis in range(-ndim, 0):
+        size = 1
+        for n in nodes:
+            if -axis <= len(n.shape):
+                d = n.shape[axis]
+                if d != 1:
+                    if size not in (1, d):
+                        shapes = " and ".join(type_string(m.shape, m.dtype) for m in nodes)
+                        raise ShapeError(
+                            f"shapes {shapes} cannot be broadcast together "
+                            f"(axis {axis}: {size} vs {d})"
+                        )
+                    size = d
+        out.append(size)
+    return tuple(out)
+
+
+def same_dtype(*nodes):
+    dtypes = {n.dtype for n in nodes}
+    if len(dtypes) != 1:
+        raise DTypeError(
+            "operands must share one dtype (the builder casts them), got "
+            + ", ".join(str(n.dtype) for n in nodes)
+        )
+    return nodes[0].dtype
+
+
+def normalize_axis(axis, ndim: int) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise GraphTypeError(f"axis must be an int, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} is out of bounds for an array of dimension {ndim}")
+    return axis % ndim
+
+
+def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
+    """``None`` -> all axes; int or tuple -> sorted non-negative axes, duplicates refused."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int) and not isinstance(axis, bool):
+        return (normalize_axis(axis, ndim),)
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(normalize_axis(a, ndim) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ShapeError(f"duplicate value in axis {tuple(axis)}")
+        return tuple(sorted(axes))
+    raise GraphTypeError(f"axis must be None, an int or a tuple of ints, got {axis!r}")
+
+
+def check_shape_tuple(shape, what="shape") -> tuple[int, ...]:
+    """A user-given shape as a tuple of non-negative ints (an int alone is a 1-d shape)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise GraphTypeError(f"{what} must be a tuple of ints, got {shape!r}")
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
+            raise GraphTypeError(f"{what} must contain only ints, got {tuple(shape)!r}")
+        if d < 0:
+            raise ShapeError(f"{what} {tuple(shape)} has a negative dimension")
+    return tuple(int(d) for d in shape)
