@@ -12,8 +12,8 @@ passes, and run any graph on a backend::
 """
 
 from . import ops  # noqa: F401 - declares the primitives
-from .adjoint import grad, vjp
-from .backend_registry import backends, register_backend
+from .adjoint import adjoints, grad, vjp
+from .backend_registry import list_backends, register_backend
 from .builder import (
     abs,
     add,

@@ -81,7 +81,8 @@ def backpropagate(graph: Graph, output: Node, seed: Node, wrt: list[Node]) -> di
                         derived_from=(node,), **where_):
             for c in contributions[1:]:
                 total = gc.add(total, c)
-        total._annotate(adjoint_of=total.meta.adjoint_of + (node,))
+        if total.meta.adjoint_of is None:
+            total._annotate(adjoint_of=node)
         adjoints[node.serial] = total
         if not node.inputs:
             continue
@@ -116,7 +117,7 @@ def _zero_adjoint(node: Node) -> Node:
     with provenance(pass_name="adjoint", role="adjoint", rule="zero (no path to the output)",
                     derived_from=(node,), location=node.meta.location):
         z = gc.zeros_like(node)
-    z._annotate(adjoint_of=(node,))
+    z._annotate(adjoint_of=node)
     return z
 
 
@@ -126,16 +127,30 @@ def _label(graph: Graph, index: int) -> str:
     return graph.outputs[index].meta.name or f"output {index}"
 
 
-def _extend_outputs(graph: Graph, new: list[tuple[str, Node]], name: str) -> Graph:
-    """The graph's outputs followed by ``new`` (named when the outputs are named)."""
+def extend_outputs(graph: Graph, new: list[tuple[str, Node]], name: str, new_inputs=()) -> Graph:
+    """The graph's outputs followed by ``new`` (named when the outputs are named), with
+    ``new_inputs`` appended to its inputs."""
+    inputs = list(graph.inputs) + list(new_inputs)
     if graph.output_names is not None:
         outputs = dict(zip(graph.output_names, graph.outputs))
         for key, node in new:
             if key in outputs:
                 raise GraphError(f"output name {key!r} already exists in the graph")
             outputs[key] = node
-        return Graph(graph.inputs, outputs, name=name)
-    return Graph(graph.inputs, list(graph.outputs) + [n for _, n in new], name=name)
+        return Graph(inputs, outputs, name=name)
+    return Graph(inputs, list(graph.outputs) + [n for _, n in new], name=name)
+
+
+def _check_scalar_output(graph: Graph, index: int) -> Node:
+    out = graph.outputs[index]
+    if out.shape != ():
+        raise GraphError(
+            f"grad needs a scalar output, but {_label(graph, index)!r} has type {out.type_string}"
+            f"{where(out.meta)}; reduce it (gc.sum, gc.mean) or use gc.vjp for a non-scalar output"
+        )
+    if not is_float(out.dtype):
+        raise GraphError(f"grad needs a float output, but {_label(graph, index)!r} is {out.type_string}")
+    return out
 
 
 def grad(graph: Graph, wrt=None, output=0) -> Graph:
@@ -144,24 +159,15 @@ def grad(graph: Graph, wrt=None, output=0) -> Graph:
     if not isinstance(graph, Graph):
         raise GraphTypeError(f"grad takes a Graph, got {type(graph).__name__}")
     index = graph.output_index(output)
-    out = graph.outputs[index]
-    if out.shape != ():
-        raise GraphError(
-            f"grad needs a scalar output, but {_label(graph, index)!r} has type {out.type_string}"
-            f"{where(out.meta)}; reduce it (gc.sum, gc.mean) or use gc.vjp for a non-scalar output"
-        )
-    if not is_float(out.dtype):
-        raise GraphError(
-            f"grad needs a float output, but {_label(graph, index)!r} is {out.type_string}"
-        )
+    out = _check_scalar_output(graph, index)
     wrt_nodes = resolve_wrt(graph, wrt)
     with provenance(pass_name="adjoint", role="adjoint", rule="seed", derived_from=(out,),
                     location=out.meta.location):
         seed = gc.constant(1.0, dtype=out.dtype)
-    seed._annotate(adjoint_of=(out,))
+    seed._annotate(adjoint_of=out)
     adj = backpropagate(graph, out, seed, wrt_nodes)
     grads = [(f"grad_{w.attrs['name']}", _adjoint_or_zero(adj, w)) for w in wrt_nodes]
-    return _extend_outputs(graph, grads, name=f"grad({graph.name or 'f'})")
+    return extend_outputs(graph, grads, name=f"grad({graph.name or 'f'})")
 
 
 def vjp(graph: Graph, wrt=None, output=0, cotangent: str | None = None) -> Graph:
@@ -179,10 +185,28 @@ def vjp(graph: Graph, wrt=None, output=0, cotangent: str | None = None) -> Graph
     with provenance(pass_name="adjoint", role="adjoint", rule="cotangent input",
                     derived_from=(out,), location=out.meta.location):
         seed = gc.placeholder(name, out.shape, out.dtype)
-    seed._annotate(adjoint_of=(out,))
+    seed._annotate(adjoint_of=out)
     adj = backpropagate(graph, out, seed, wrt_nodes)
     grads = [(f"vjp_{w.attrs['name']}", _adjoint_or_zero(adj, w)) for w in wrt_nodes]
-    extended = _extend_outputs(graph, grads, name=f"vjp({graph.name or 'f'})")
-    return Graph(
-        list(graph.inputs) + [seed], extended.outputs_as_given(), name=extended.name
-    )
+    return extend_outputs(graph, grads, name=f"vjp({graph.name or 'f'})", new_inputs=[seed])
+
+
+def adjoints(graph: Graph, output=0, wrt=None) -> Graph:
+    """For teaching: the outputs followed by the adjoint of every *named* node on a path from
+    ``wrt`` to the (scalar) output, keyed ``<name>_bar`` (the notes' v̄ᵢ = ∂𝓛/∂vᵢ)."""
+    index = graph.output_index(output)
+    out = graph.outputs[index]
+    _check_scalar_output(graph, index)
+    with provenance(pass_name="adjoint", role="adjoint", rule="seed", derived_from=(out,),
+                    location=out.meta.location):
+        seed = gc.constant(1.0, dtype=out.dtype)
+    seed._annotate(adjoint_of=out)
+    adj = backpropagate(graph, out, seed, resolve_wrt(graph, wrt))
+    new = []
+    for node in graph.nodes:
+        label = node.attrs["name"] if node.op == "placeholder" else node.meta.name
+        if label and node.serial in adj:
+            new.append((f"{label}_bar", adj[node.serial]))
+    if graph.output_names is None:
+        graph = Graph(graph.inputs, {f"out{i}": o for i, o in enumerate(graph.outputs)}, graph.name)
+    return extend_outputs(graph, new, name=f"adjoints({graph.name or 'f'})")

@@ -34,7 +34,7 @@ def register_backend(name: str, factory) -> None:
     _instances.pop(name, None)
 
 
-def backends() -> list[str]:
+def list_backends() -> list[str]:
     """Names of the available backends."""
     _load_entry_points()
     return sorted(_factories)
@@ -43,7 +43,7 @@ def backends() -> list[str]:
 def get_backend(name: str):
     _load_entry_points()
     if not isinstance(name, str) or name not in _factories:
-        raise BackendError(f"unknown backend {name!r}; available backends: {', '.join(backends())}")
+        raise BackendError(f"unknown backend {name!r}; available backends: {', '.join(list_backends())}")
     if name not in _instances:
         factory = _factories[name]
         if isinstance(factory, str):

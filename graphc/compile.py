@@ -82,7 +82,8 @@ class CompiledGraph:
             sizes = {a.shape[0] for a, p in zip(arrays, self.graph.inputs) if p.attrs["name"] in self.batch}
             if len(sizes) > 1:
                 raise InputError(
-                    f"batched inputs {list(self.batch)} must share one leading batch size, got {sorted(sizes)}"
+                    f"batched inputs {list(self.batch)} must share one leading batch size, "
+                    f"got {sorted(sizes)}"
                 )
         return arrays
 
@@ -98,7 +99,7 @@ class CompiledGraph:
 
 
 def compile(graph: Graph, backend: str = "numpy", batch=(), **options) -> CompiledGraph:  # noqa: A001
-    """Compile ``graph`` with the named backend (see :func:`gc.backends`).
+    """Compile ``graph`` with the named backend (:func:`gc.list_backends` names them).
 
     ``batch`` names inputs that take one extra leading axis (the same length B for all of them);
     every output then gains that leading axis. Other inputs are shared across the batch.

@@ -11,6 +11,7 @@ import numpy as np
 from .errors import DTypeError
 
 SUPPORTED = tuple(np.dtype(d) for d in ("bool", "int32", "int64", "float32", "float64"))
+_SUPPORTED_SET = frozenset(SUPPORTED)
 SHORT_NAMES = {
     np.dtype("bool"): "bool",
     np.dtype("int32"): "i32",
@@ -22,6 +23,8 @@ SHORT_NAMES = {
 
 def as_dtype(dtype, where: str = "") -> np.dtype:
     """Normalize a user-given dtype, refusing the ones graphc does not support."""
+    if dtype.__class__ is np.dtype and dtype in _SUPPORTED_SET:
+        return dtype
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
@@ -36,7 +39,7 @@ def supported_names() -> str:
 
 
 def is_float(dtype: np.dtype) -> bool:
-    return np.issubdtype(dtype, np.floating)
+    return dtype.kind == "f"
 
 
 def float_of(dtype: np.dtype) -> np.dtype:

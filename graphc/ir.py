@@ -48,8 +48,9 @@ class Meta:
 
     ``role`` is "primal", "adjoint" (cotangent) or "tangent" (forward mode); ``pass_name`` and
     ``rule`` say which pass and which rule created the node; ``derived_from`` names the nodes of the
-    source graph it was derived from; ``adjoint_of`` / ``tangent_of`` name the primal nodes whose
-    adjoint or tangent this node is.
+    source graph it was derived from; ``adjoint_of`` / ``tangent_of`` name the primal node whose
+    adjoint or tangent this node is (the first one, when one node serves several: with
+    ``y = x + b`` the node ȳ is also x̄).
     """
 
     name: str | None = None
@@ -59,8 +60,8 @@ class Meta:
     pass_name: str | None = None
     rule: str | None = None
     derived_from: tuple = ()
-    adjoint_of: tuple = ()
-    tangent_of: tuple = ()
+    adjoint_of: Node | None = None
+    tangent_of: Node | None = None
     contributes_to: object = None
     extra: Mapping = field(default_factory=dict)
 
@@ -155,6 +156,9 @@ def _freeze_attr(value):
     raise GraphTypeError(f"node attribute values must be plain data, got {type(value).__name__}")
 
 
+_NO_ATTRS = MappingProxyType({})
+
+
 class Node:
     """One value of a graph: ``op(*inputs, **attrs)`` with a static shape and dtype.
 
@@ -168,16 +172,19 @@ class Node:
 
     def __init__(self, op, inputs, attrs, shape, dtype, meta, value=None):
         setattr_ = object.__setattr__
+        frozen = {k: _freeze_attr(v) for k, v in attrs.items()} if attrs else {}
+        dtype = np.dtype(dtype)
         setattr_(self, "op", op)
         setattr_(self, "inputs", tuple(inputs))
-        setattr_(self, "attrs", MappingProxyType({k: _freeze_attr(v) for k, v in attrs.items()}))
-        setattr_(self, "shape", tuple(int(d) for d in shape))
-        setattr_(self, "dtype", np.dtype(dtype))
+        setattr_(self, "attrs", MappingProxyType(frozen) if frozen else _NO_ATTRS)
+        setattr_(self, "shape", tuple(shape))
+        setattr_(self, "dtype", dtype)
         setattr_(self, "value", value)
         setattr_(self, "meta", meta)
         setattr_(self, "serial", next(_serial_counter))
-        h = hashlib.sha256()
-        h.update(repr((op, sorted(self.attrs.items()), self.shape, str(self.dtype))).encode())
+        h = hashlib.sha256(
+            f"{op}|{sorted(frozen.items()) if frozen else ''}|{self.shape}|{dtype.str}".encode()
+        )
         for inp in self.inputs:
             h.update(inp.digest)
         if value is not None:
@@ -285,7 +292,8 @@ class Graph:
         self.outputs: tuple[Node, ...] = tuple(outs)
         self.output_names: tuple[str, ...] | None = tuple(out_names) if out_names else None
         self.name = name
-        self._nodes, self._nx = self._order()
+        self._nodes = self._order()
+        self._dag = None
         declared = set(map(id, self.inputs))
         for node in self._nodes:
             if node.op == "placeholder" and id(node) not in declared:
@@ -294,24 +302,21 @@ class Graph:
                     f"which is not among the graph's inputs {[p.attrs['name'] for p in self.inputs]}"
                 )
 
-    def _order(self):
-        """Collect every node reachable from the outputs and order them topologically (networkx)."""
-        index: dict[int, Node] = {}
-        dag = nx.DiGraph()
+    def _order(self) -> list[Node]:
+        """Every node reachable from the outputs (and every input), in topological order.
+
+        Nodes are immutable, so a node is always created after its operands: ordering by
+        creation serial is a topological order (and the order the user wrote the code in).
+        """
+        seen: dict[int, Node] = {}
         stack = list(self.outputs) + list(self.inputs)
         while stack:
             node = stack.pop()
-            if id(node) in index:
+            if node.serial in seen:
                 continue
-            index[id(node)] = node
-            dag.add_node(node.serial)
-            for inp in node.inputs:
-                dag.add_edge(inp.serial, node.serial)
-                if id(inp) not in index:
-                    stack.append(inp)
-        by_serial = {n.serial: n for n in index.values()}
-        order = [by_serial[s] for s in nx.lexicographical_topological_sort(dag)]
-        return order, dag
+            seen[node.serial] = node
+            stack.extend(i for i in node.inputs if i.serial not in seen)
+        return [seen[s] for s in sorted(seen)]
 
     # --- structure ---------------------------------------------------------------------------
 
@@ -324,8 +329,14 @@ class Graph:
 
     @property
     def nx(self) -> nx.DiGraph:
-        """The dependency DAG over node serial numbers (edges point from input to consumer)."""
-        return self._nx
+        """The dependency DAG over node serial numbers (edges point from operand to consumer),
+        for networkx's algorithms (reachability, paths, ...). Built on first use."""
+        if self._dag is None:
+            dag = nx.DiGraph()
+            dag.add_nodes_from(n.serial for n in self._nodes)
+            dag.add_edges_from((i.serial, n.serial) for n in self._nodes for i in n.inputs)
+            self._dag = dag
+        return self._dag
 
     def node_by_serial(self, serial: int) -> Node:
         return self._by_serial()[serial]
