@@ -13,6 +13,8 @@ passes, and run any graph on a backend::
 
 from . import ops  # noqa: F401 - declares the primitives
 from .adjoint import adjoints, grad, vjp
+from .forward import jvp
+from .hvp import hessian, hvp, jacobian, taylor
 from .backend_registry import list_backends, register_backend
 from .builder import (
     abs,
