@@ -29,6 +29,25 @@ def _unslice(node, g):
     return out
 
 
+def _embed_diagonal(node, v):
+    m, n = node.attrs["shape"]
+    offset = node.attrs["offset"]
+    out = np.zeros(v.shape[:-1] + (m, n), dtype=node.dtype)
+    i = np.arange(v.shape[-1])
+    out[..., i + max(0, -offset), i + max(0, offset)] = v
+    return out
+
+
+def _eigh(node, a):
+    w, v = np.linalg.eigh(a)
+    return np.concatenate([w[..., None, :], v], axis=-2)
+
+
+def _svd(node, a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.concatenate([u, s[..., None, :], np.swapaxes(vh, -1, -2)], axis=-2)
+
+
 # op -> fn(node, *operand_values)
 LOWERING = {
     "neg": lambda n, x: np.negative(x),
@@ -69,6 +88,17 @@ LOWERING = {
     "unslice": _unslice,
     "concatenate": lambda n, *xs: np.concatenate(xs, axis=n.attrs["axis"]),
     "matmul": lambda n, a, b: np.matmul(a, b),
+    "diagonal": lambda n, x: np.diagonal(x, n.attrs["offset"], axis1=-2, axis2=-1),
+    "embed_diagonal": _embed_diagonal,
+    "inv": lambda n, a: np.linalg.inv(a),
+    "solve": lambda n, a, b: np.linalg.solve(a, b),
+    "det": lambda n, a: np.linalg.det(a),
+    "slogdet": lambda n, a: np.stack(np.linalg.slogdet(a), axis=-1),
+    "cholesky": lambda n, a: np.linalg.cholesky(a),
+    "eigh": _eigh,
+    "eigvalsh": lambda n, a: np.linalg.eigvalsh(a),
+    "svd": _svd,
+    "einsum": lambda n, *xs: np.einsum(n.attrs["subscripts"], *xs),
 }
 
 

@@ -73,6 +73,7 @@ from .builder import (
     where,
     zeros_like,
 )
+from . import linalg
 from .compile import CompiledGraph, compile
 from .errors import (
     BackendError,
@@ -84,6 +85,23 @@ from .errors import (
     ShapeError,
 )
 from .ir import Graph, Location, Meta, Node, provenance, scope
+from .linalg import (
+    cholesky,
+    det,
+    diag,
+    diagonal,
+    eigh,
+    eigvalsh,
+    einsum,
+    inv,
+    logdet,
+    norm,
+    slogdet,
+    solve,
+    svd,
+    svdvals,
+    trace,
+)
 
 __version__ = "0.1.0"
 

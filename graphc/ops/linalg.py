@@ -4,10 +4,11 @@ added axis removed; batch axes broadcast)."""
 from __future__ import annotations
 
 from .. import builder as gc
+from .. import linalg as la
 from ..errors import ShapeError
 from .core import defop
 from .rules import unbroadcast
-from .shapes import same_dtype
+from .shapes import broadcast_shape_tuples, same_dtype
 
 
 def _infer_matmul(a, b):
@@ -25,19 +26,10 @@ def _infer_matmul(a, b):
             f"{k_a} (last axis of the first) != {k_b} "
             f"({'the only' if b.ndim == 1 else 'second-to-last'} axis of the second)"
         )
-    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
-    batch = []
-    for i in range(-max(len(batch_a), len(batch_b)), 0):
-        da = batch_a[i] if -i <= len(batch_a) else 1
-        db = batch_b[i] if -i <= len(batch_b) else 1
-        if da != db and 1 not in (da, db):
-            raise ShapeError(
-                f"batch axes of {a.type_string} and {b.type_string} cannot be broadcast together"
-            )
-        batch.append(db if da == 1 else da)
+    batch = broadcast_shape_tuples(a.shape[:-2], b.shape[:-2])
     rows = (a.shape[-2],) if a.ndim >= 2 else ()
     cols = (b.shape[-1],) if b.ndim >= 2 else ()
-    return tuple(batch) + rows + cols, dtype
+    return batch + rows + cols, dtype
 
 
 def _matmul_vjp_a(g, out, a, b):
@@ -72,3 +64,305 @@ defop(
     arity=2,
     category="linalg",
 )
+
+
+# ----------------------------------------------------------------------------------------------
+# Matrix calculus. Shapes are (..., m, n): leading axes are a batch. Multi-valued results (eigh,
+# svd, slogdet) are *packed* into one array that the builder slices apart, so the IR keeps one
+# value per node; their rules unpack the cotangent the same way.
+
+
+def _square(a, what):
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ShapeError(f"{what} needs square matrices (..., n, n), got {a.type_string}")
+    return a.shape[-1]
+
+
+def _float_only(a):
+    from ..dtypes import is_float
+    from ..errors import DTypeError
+
+    if not is_float(a.dtype):
+        raise DTypeError(f"needs a float operand, got {a.dtype} (the builder casts integers)")
+
+
+def _eye(n, dtype):
+    import numpy as np
+
+    return gc.constant(np.eye(n, dtype=dtype))
+
+
+def _sym(x):
+    """The symmetric part: derivatives of ops that read only a symmetric input (cholesky, eigh)
+    are taken with respect to symmetric perturbations, as in JAX."""
+    return (x + gc.matrix_transpose(x)) * 0.5
+
+
+def _mT(x):
+    return gc.matrix_transpose(x)
+
+
+# --- diagonal / embed_diagonal ------------------------------------------------------------------
+def _diag_len(m, n, offset):
+    return max(0, min(m, n - offset) if offset >= 0 else min(m + offset, n))
+
+
+def _infer_diagonal(x, offset):
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal needs at least 2 dimensions, got {x.type_string}")
+    return x.shape[:-2] + (_diag_len(x.shape[-2], x.shape[-1], offset),), x.dtype
+
+
+def _infer_embed(g, shape, offset):
+    m, n = shape
+    if g.ndim < 1 or g.shape[-1] != _diag_len(m, n, offset):
+        raise ShapeError(f"a diagonal of {g.type_string} does not fit a {m}x{n} matrix at offset {offset}")
+    return g.shape[:-1] + (m, n), g.dtype
+
+
+defop("diagonal", _infer_diagonal,
+      vjp=[lambda g, out, x, offset: la.embed_diagonal(g, x.shape[-2:], offset)],
+      jvp=[lambda t, out, x, offset: la.diagonal(t, offset, -2, -1)],
+      category="linalg", doc="the offset diagonal of the last two axes")
+defop("embed_diagonal", _infer_embed,
+      vjp=[lambda g, out, x, shape, offset: la.diagonal(g, offset, -2, -1)],
+      jvp=[lambda t, out, x, shape, offset: la.embed_diagonal(t, shape, offset)],
+      category="linalg", doc="zeros of (..., m, n) with the operand on the offset diagonal")
+
+
+# --- inv, solve ----------------------------------------------------------------------------------
+def _infer_inv(a):
+    _float_only(a)
+    _square(a, "inv")
+    return a.shape, a.dtype
+
+
+defop("inv", _infer_inv,
+      vjp=[lambda g, out, a: -gc.matmul(_mT(out), gc.matmul(g, _mT(out)))],  # Ā = -A⁻ᵀ Ḡ A⁻ᵀ
+      jvp=[lambda t, out, a: -gc.matmul(out, gc.matmul(t, out))],  # d(A⁻¹) = -A⁻¹ dA A⁻¹
+      category="linalg")
+
+
+def _infer_solve(a, b):
+    dtype = same_dtype(a, b)
+    _float_only(a)
+    n = _square(a, "solve")
+    if b.ndim == 1:  # numpy >= 2: a 1-d b is one right-hand side
+        if b.shape[0] != n or a.ndim != 2:
+            raise ShapeError(f"{a.type_string} and a vector {b.type_string} do not fit")
+        return b.shape, dtype
+    if b.shape[-2] != n:
+        raise ShapeError(f"{a.type_string} and {b.type_string}: b needs {n} rows")
+    batch = broadcast_shape_tuples(a.shape[:-2], b.shape[:-2])
+    return batch + b.shape[-2:], dtype
+
+
+def _solve_vjp_a(g, out, a, b):
+    gb = la.solve(_mT(a), g)
+    if b.ndim == 1:
+        return -(gc.expand_dims(gb, -1) * gc.expand_dims(out, -2))  # Ā = -b̄ xᵀ
+    return unbroadcast(-gc.matmul(gb, _mT(out)), a.shape)
+
+
+def _solve_vjp_b(g, out, a, b):
+    return unbroadcast(la.solve(_mT(a), g), b.shape)  # b̄ = A⁻ᵀ ḡ
+
+
+def _solve_jvp_a(t, out, a, b):
+    return -la.solve(a, gc.matmul(t, out))  # dx = -A⁻¹ dA x
+
+
+defop("solve", _infer_solve,
+      vjp=[_solve_vjp_a, _solve_vjp_b],
+      jvp=[_solve_jvp_a, lambda t, out, a, b: la.solve(a, t)],
+      arity=2, category="linalg")
+
+
+# --- det, slogdet --------------------------------------------------------------------------------
+def _infer_det(a):
+    _float_only(a)
+    _square(a, "det")
+    return a.shape[:-2], a.dtype
+
+
+def _inverse_transpose_times(a, scale):
+    """scale · A⁻ᵀ, by an LU solve against the scaled identity (scale broadcasts per matrix)."""
+    n = a.shape[-1]
+    return la.solve(_mT(a), _eye(n, a.dtype) * gc.expand_dims(gc.expand_dims(scale, -1), -1))
+
+
+def _trace_solve(a, t):
+    """tr(A⁻¹ dA) without forming A⁻¹."""
+    return la.trace(la.solve(a, t), axis1=-2, axis2=-1)
+
+
+defop("det", _infer_det,
+      vjp=[lambda g, out, a: _inverse_transpose_times(a, g * out)],  # Ā = ḡ det(A) A⁻ᵀ
+      jvp=[lambda t, out, a: out * _trace_solve(a, t)],  # d det = det tr(A⁻¹ dA)
+      category="linalg",
+      doc="at singular A the rules divide by zero and give inf/nan (the cofactor form is not used)")
+
+
+def _infer_slogdet(a):
+    _float_only(a)
+    _square(a, "slogdet")
+    return a.shape[:-2] + (2,), a.dtype
+
+
+def _slogdet_jvp(t, out, a):
+    dlog = _trace_solve(a, t)
+    return gc.stack([gc.zeros_like(dlog), dlog], axis=-1)
+
+
+defop("slogdet", _infer_slogdet,
+      vjp=[lambda g, out, a: _inverse_transpose_times(a, g[..., 1])],  # only log|det| varies
+      jvp=[_slogdet_jvp],
+      category="linalg", doc="packed (..., 2): [sign, log|det|]")
+
+
+# --- cholesky ------------------------------------------------------------------------------------
+def _infer_cholesky(a):
+    _float_only(a)
+    _square(a, "cholesky")
+    return a.shape, a.dtype
+
+
+def _phi(x):
+    """Lower triangle with the diagonal halved."""
+    import numpy as np
+
+    n = x.shape[-1]
+    return x * gc.constant((np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(x.dtype))
+
+
+def _cholesky_vjp(g, out, a):
+    # Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), two triangular systems solved by LU
+    inner = _phi(gc.matmul(_mT(out), g))
+    left = la.solve(_mT(out), inner)  # L⁻ᵀ Φ
+    return _sym(_mT(la.solve(_mT(out), _mT(left))))  # (L⁻ᵀ (L⁻ᵀ Φ)ᵀ)ᵀ = L⁻ᵀ Φ L⁻¹
+
+
+def _cholesky_jvp(t, out, a):
+    # dL = L Φ(L⁻¹ sym(dA) L⁻ᵀ)
+    y = la.solve(out, _sym(t))
+    return gc.matmul(out, _phi(_mT(la.solve(out, _mT(y)))))
+
+
+defop("cholesky", _infer_cholesky, vjp=[_cholesky_vjp], jvp=[_cholesky_jvp], category="linalg",
+      doc="lower factor L of A = L Lᵀ (reads the lower triangle; derivatives are for symmetric dA)")
+
+
+# --- eigh, eigvalsh ------------------------------------------------------------------------------
+def _infer_eigh(a):
+    _float_only(a)
+    n = _square(a, "eigh")
+    return a.shape[:-2] + (n + 1, n), a.dtype
+
+
+def _infer_eigvalsh(a):
+    _float_only(a)
+    n = _square(a, "eigvalsh")
+    return a.shape[:-2] + (n,), a.dtype
+
+
+def _gap_inverse(w, square=False):
+    """F_ij = 1 / (w_j - w_i) off the diagonal, 0 on it (the diagonal never divides by zero, so
+    second derivatives stay finite); with square=True the gaps are w_j² - w_i²."""
+    n = w.shape[-1]
+    if square:
+        w = w * w
+    eye = _eye(n, w.dtype)
+    gaps = gc.expand_dims(w, -2) - gc.expand_dims(w, -1) + eye
+    return (1.0 - eye) / gaps
+
+
+def _eigh_vjp(g, out, a):
+    w, v = out[..., 0, :], out[..., 1:, :]
+    gw, gv = g[..., 0, :], g[..., 1:, :]
+    inner = la.embed_diagonal(gw, (a.shape[-1],) * 2, 0) + _gap_inverse(w) * gc.matmul(_mT(v), gv)
+    return _sym(gc.matmul(v, gc.matmul(inner, _mT(v))))
+
+
+def _eigh_jvp(t, out, a):
+    w, v = out[..., 0, :], out[..., 1:, :]
+    m = gc.matmul(_mT(v), gc.matmul(_sym(t), v))
+    dw = la.diagonal(m, 0, -2, -1)
+    dv = gc.matmul(v, _gap_inverse(w) * m)
+    return gc.concatenate([gc.expand_dims(dw, -2), dv], axis=-2)
+
+
+defop("eigh", _infer_eigh, vjp=[_eigh_vjp], jvp=[_eigh_jvp], category="linalg",
+      doc="packed (..., n+1, n): row 0 the ascending eigenvalues, rows 1.. the eigenvectors (columns); "
+          "eigenvector derivatives do not exist at repeated eigenvalues (the rules then give inf/nan)")
+
+
+def _eigvalsh_vjp(g, out, a):
+    v = la.eigh(a)[1]
+    return gc.matmul(v * gc.expand_dims(g, -2), _mT(v))  # Ā = V diag(w̄) Vᵀ
+
+
+def _eigvalsh_jvp(t, out, a):
+    v = la.eigh(a)[1]
+    return la.diagonal(gc.matmul(_mT(v), gc.matmul(_sym(t), v)), 0, -2, -1)
+
+
+defop("eigvalsh", _infer_eigvalsh, vjp=[_eigvalsh_vjp], jvp=[_eigvalsh_jvp], category="linalg",
+      doc="ascending eigenvalues of a symmetric matrix")
+
+
+# --- svd -----------------------------------------------------------------------------------------
+def _infer_svd(a):
+    _float_only(a)
+    if a.ndim < 2:
+        raise ShapeError(f"svd needs at least 2 dimensions, got {a.type_string}")
+    m, n = a.shape[-2:]
+    return a.shape[:-2] + (m + 1 + n, min(m, n)), a.dtype
+
+
+def _svd_parts(packed, m):
+    return packed[..., :m, :], packed[..., m, :], packed[..., m + 1 :, :]
+
+
+def _svd_vjp(g, out, a):
+    m, n = a.shape[-2:]
+    u, s, v = _svd_parts(out, m)
+    gu, gs, gv = _svd_parts(g, m)
+    f = _gap_inverse(s, square=True)
+    s_row = gc.expand_dims(s, -2)
+    s_col = gc.expand_dims(s, -1)
+    j = f * (gc.matmul(_mT(u), gu) - gc.matmul(_mT(gu), u))
+    k = f * (gc.matmul(_mT(v), gv) - gc.matmul(_mT(gv), v))
+    core = j * s_row + la.embed_diagonal(gs, (s.shape[-1],) * 2, 0) + s_col * k
+    grad = gc.matmul(u, gc.matmul(core, _mT(v)))
+    if m > s.shape[-1]:  # (I - U Uᵀ) Ū S⁻¹ Vᵀ
+        resid = gu - gc.matmul(u, gc.matmul(_mT(u), gu))
+        grad = grad + gc.matmul(resid / s_row, _mT(v))
+    if n > s.shape[-1]:  # U S⁻¹ V̄ᵀ (I - V Vᵀ)
+        resid = gv - gc.matmul(v, gc.matmul(_mT(v), gv))
+        grad = grad + gc.matmul(u / s_row, _mT(resid))
+    return grad
+
+
+def _svd_jvp(t, out, a):
+    m, n = a.shape[-2:]
+    u, s, v = _svd_parts(out, m)
+    s_row = gc.expand_dims(s, -2)
+    s_col = gc.expand_dims(s, -1)
+    ds_mat = gc.matmul(_mT(u), gc.matmul(t, v))
+    ds = la.diagonal(ds_mat, 0, -2, -1)
+    f = _gap_inverse(s, square=True)
+    du = gc.matmul(u, f * (ds_mat * s_row + s_col * _mT(ds_mat)))
+    dv = gc.matmul(v, f * (s_col * ds_mat + _mT(ds_mat) * s_row))
+    if m > s.shape[-1]:
+        tv = gc.matmul(t, v)
+        du = du + (tv - gc.matmul(u, gc.matmul(_mT(u), tv))) / s_row
+    if n > s.shape[-1]:
+        tu = gc.matmul(_mT(t), u)
+        dv = dv + (tu - gc.matmul(v, gc.matmul(_mT(v), tu))) / s_row
+    return gc.concatenate([du, gc.expand_dims(ds, -2), dv], axis=-2)
+
+
+defop("svd", _infer_svd, vjp=[_svd_vjp], jvp=[_svd_jvp], category="linalg",
+      doc="thin SVD packed (..., m+1+n, k): rows [0, m) U, row m the singular values (descending), "
+          "rows m+1.. V (not Vᵀ); singular-vector derivatives need distinct, nonzero singular values "
+          "(elsewhere the rules give inf/nan)")

@@ -8,25 +8,32 @@ from ..dtypes import type_string
 from ..errors import DTypeError, GraphTypeError, ShapeError
 
 
-def broadcast_shapes(*nodes) -> tuple[int, ...]:
-    """numpy's broadcasting of the nodes' shapes; ShapeError naming all shapes when they clash."""
-    ndim = max(len(n.shape) for n in nodes)
+def broadcast_shape_tuples(*shapes, describe=None) -> tuple[int, ...]:
+    """numpy's broadcasting of shapes; ShapeError naming them (``describe()``) when they clash."""
+    ndim = max(len(s) for s in shapes)
     out = []
     for axis in range(-ndim, 0):
         size = 1
-        for n in nodes:
-            if -axis <= len(n.shape):
-                d = n.shape[axis]
+        for shape in shapes:
+            if -axis <= len(shape):
+                d = shape[axis]
                 if d != 1:
                     if size not in (1, d):
-                        shapes = " and ".join(type_string(m.shape, m.dtype) for m in nodes)
+                        what = describe() if describe else " and ".join(str(s) for s in shapes)
                         raise ShapeError(
-                            f"shapes {shapes} cannot be broadcast together "
-                            f"(axis {axis}: {size} vs {d})"
+                            f"shapes {what} cannot be broadcast together (axis {axis}: {size} vs {d})"
                         )
                     size = d
         out.append(size)
     return tuple(out)
+
+
+def broadcast_shapes(*nodes) -> tuple[int, ...]:
+    """numpy's broadcasting of the nodes' shapes."""
+    return broadcast_shape_tuples(
+        *(n.shape for n in nodes),
+        describe=lambda: " and ".join(type_string(m.shape, m.dtype) for m in nodes),
+    )
 
 
 def same_dtype(*nodes):
