@@ -46,8 +46,8 @@ def hvp(graph: Graph, wrt=None, output=0, direction: str = "direction", mode: st
     wname = w.attrs["name"]
     if direction in graph.input_names:
         raise GraphError(f"direction input name {direction!r} is already an input; pass direction=")
-    gradient = grad(graph, [w], output)
-    grad_node = gradient.outputs[-1]
+    scalar = Graph(graph.inputs, [graph.outputs[graph.output_index(output)]])
+    grad_node = grad(scalar, [w]).outputs[-1]
     if mode == "fwd-rev":
         of_grad = Graph(graph.inputs, [grad_node], name=f"grad({graph.name or 'f'})")
         tangent = jvp(of_grad, [w], tangents=[direction])
@@ -137,15 +137,14 @@ def taylor(graph: Graph, wrt=None, order: int = 1, output=0, expansion_point: st
     name0 = expansion_point or f"{wname}0"
     if name0 in graph.input_names:
         raise GraphError(f"expansion point name {name0!r} is already an input; pass expansion_point=")
-    gradient = grad(graph, [w], output)
+    index = graph.output_index(output)
+    gradient = grad(Graph(graph.inputs, [graph.outputs[index]]), [w])
     with provenance(pass_name="taylor", rule="expansion point", derived_from=(w,),
                     location=w.meta.location):
         x0 = gc.placeholder(name0, w.shape, w.dtype)
-    index = graph.output_index(output)
     with provenance(pass_name="taylor", rule=f"taylor order {order}", location=w.meta.location):
         step = gc.subtract(w, x0, name=f"{wname} - {name0}")
-        at_x0 = inline(gradient, {wname: x0})
-        f0, g0 = at_x0[index], at_x0[-1]
+        f0, g0 = inline(gradient, {wname: x0})
         approx = f0 + gc.vdot(g0, step)
         if order == 2:
             h = hvp(graph, [w], output, direction="__step__")

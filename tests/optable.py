@@ -269,6 +269,138 @@ OPS: list[OpSpec] = [
     OpSpec("squeeze", lambda x: gc.squeeze(x), unary_shapes(), (normal,), lambda x: np.squeeze(x)),
 ]
 
+
+# --------------------------------------------------------------------------------------------
+# Matrix calculus: domains that keep the derivatives well-conditioned
+
+
+def well_conditioned(rng, shape):
+    """Random square matrices plus n·I: eigenvalues far from 0."""
+    n = shape[-1]
+    return rng.normal(size=shape) + n * np.eye(n)
+
+
+def spread_symmetric(rng, shape):
+    """Symmetric matrices with eigenvalues 1, 2.5, 4, ... (gaps of 1.5: eigenvectors are stable)."""
+    n = shape[-1]
+    q, _ = np.linalg.qr(rng.normal(size=shape))
+    w = 1.0 + 1.5 * np.arange(n)
+    return q @ (w[:, None] * np.swapaxes(q, -1, -2))
+
+
+def spread_singular(rng, shape):
+    """Matrices with singular values 1, 2.5, 4, ... (distinct and away from 0)."""
+    m, n = shape[-2:]
+    k = min(m, n)
+    u, _ = np.linalg.qr(rng.normal(size=shape[:-2] + (m, k)))
+    v, _ = np.linalg.qr(rng.normal(size=shape[:-2] + (n, k)))
+    s = 1.0 + 1.5 * np.arange(k)[::-1]
+    return (u * s) @ np.swapaxes(v, -1, -2)
+
+
+square = st.integers(1, 4).flatmap(
+    lambda n: st.lists(st.integers(1, 2), max_size=1).map(lambda b: tuple(b) + (n, n))
+)
+matrix = st.tuples(st.integers(1, 4), st.integers(1, 4))
+
+
+def _sym(a):
+    return (a + gc.matrix_transpose(a)) * 0.5
+
+
+def _np_sym(a):
+    return (a + np.swapaxes(a, -1, -2)) * 0.5
+
+
+def _pack_eigh(w, v):
+    """Eigenvectors enter squared: the result does not depend on their arbitrary signs."""
+    return gc.concatenate([gc.expand_dims(w, -2), v * v], axis=-2)
+
+
+def _np_pack_eigh(a):
+    w, v = np.linalg.eigh(a)
+    return np.concatenate([w[..., None, :], v * v], axis=-2)
+
+
+def _pack_svd(u, s, vh):
+    v = gc.matrix_transpose(vh)
+    return gc.concatenate([u * u, gc.expand_dims(s, -2), v * v], axis=-2)
+
+
+def _np_pack_svd(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    v = np.swapaxes(vh, -1, -2)
+    return np.concatenate([u * u, s[..., None, :], v * v], axis=-2)
+
+
+@st.composite
+def solve_shapes(draw):
+    n = draw(st.integers(1, 4))
+    kind = draw(st.sampled_from(["vector", "matrix", "batched"]))
+    if kind == "vector":
+        return ((n, n), (n,)), {}
+    k = draw(st.integers(1, 3))
+    if kind == "matrix":
+        return ((n, n), (n, k)), {}
+    return ((2, n, n), (n, k)), {}
+
+
+EINSUMS = ["ij,jk->ik", "ij->j", "i,i->", "ij,ij->i", "bij,bjk->bik", "ij->ji", "ij,k->ik", "ijk->ki"]
+
+
+@st.composite
+def einsum_args(draw):
+    subscripts = draw(st.sampled_from(EINSUMS))
+    sizes = {c: draw(st.integers(1, 3)) for c in "bijk"}
+    ins = subscripts.split("->")[0].split(",")
+    return tuple(tuple(sizes[c] for c in part) for part in ins), {"subscripts": subscripts}
+
+
+NORMS = [(None, None), ("fro", None), ("nuc", None), (2, None), (-2, None), (1, None), (-1, None),
+         (np.inf, None), (2, 0), (1, 1), (3, 1), (np.inf, 0), (None, 1)]
+
+
+@st.composite
+def norm_args(draw):
+    ord_, axis = draw(st.sampled_from(NORMS))
+    return (draw(matrix),), {"ord": ord_, "axis": axis}
+
+
+def _unary_matrix(name, fn, shapes, domain, reference, **kw):
+    return OpSpec(name, fn, shapes.map(lambda s: ((s,), {})), (domain,), reference, **kw)
+
+
+LINALG = [
+    _unary_matrix("trace", lambda a: gc.trace(a), matrix, normal, lambda a: np.trace(a)),
+    _unary_matrix("diag_of_matrix", lambda a: gc.diag(a, 1), matrix, normal, lambda a: np.diag(a, 1)),
+    OpSpec("diag_of_vector", lambda v: gc.diag(v, -1), st.integers(1, 4).map(lambda n: (((n,),), {})),
+           (normal,), lambda v: np.diag(v, -1)),
+    _unary_matrix("diagonal", lambda a: gc.diagonal(a, 0, -2, -1), square, normal,
+                  lambda a: np.diagonal(a, 0, -2, -1)),
+    _unary_matrix("inv", lambda a: gc.inv(a), square, well_conditioned, np.linalg.inv),
+    OpSpec("solve", lambda a, b: gc.solve(a, b), solve_shapes(), (well_conditioned, normal),
+           np.linalg.solve),
+    _unary_matrix("det", lambda a: gc.det(a), square, well_conditioned, np.linalg.det),
+    _unary_matrix("slogdet", lambda a: gc.stack(gc.slogdet(a), axis=-1), square, well_conditioned,
+                  lambda a: np.stack(np.linalg.slogdet(a), axis=-1)),
+    _unary_matrix("logdet", lambda a: gc.logdet(_sym(a)), square, spread_symmetric,
+                  lambda a: np.linalg.slogdet(_np_sym(a))[1]),
+    _unary_matrix("cholesky", lambda a: gc.cholesky(_sym(a)), square, spread_symmetric,
+                  lambda a: np.linalg.cholesky(_np_sym(a))),
+    _unary_matrix("eigvalsh", lambda a: gc.eigvalsh(_sym(a)), square, spread_symmetric,
+                  lambda a: np.linalg.eigvalsh(_np_sym(a))),
+    _unary_matrix("eigh", lambda a: _pack_eigh(*gc.eigh(_sym(a))), square, spread_symmetric,
+                  lambda a: _np_pack_eigh(_np_sym(a))),
+    _unary_matrix("svd", lambda a: _pack_svd(*gc.svd(a, full_matrices=False)), matrix, spread_singular,
+                  _np_pack_svd),
+    _unary_matrix("svdvals", lambda a: gc.svdvals(a), matrix, spread_singular,
+                  lambda a: np.linalg.svd(a, compute_uv=False)),
+    OpSpec("norm", lambda a, ord, axis: gc.norm(a, ord=ord, axis=axis), norm_args(), (spread_singular,),
+           lambda a, ord, axis: np.linalg.norm(a, ord=ord, axis=axis)),
+    OpSpec("einsum", lambda *xs, subscripts: gc.einsum(subscripts, *xs), einsum_args(), (normal,),
+           lambda *xs, subscripts: np.einsum(subscripts, *xs)),
+]
+OPS = OPS + LINALG
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
 
 
