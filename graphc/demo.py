@@ -15,6 +15,7 @@ from . import examples
 from .adjoint import adjoints, grad
 from .checks import numeric_gradient, relative_error
 from .compile import compile as compile_graph
+from .hvp import hessian, hvp
 
 
 def _width(text: str) -> int:
@@ -49,6 +50,37 @@ def gradient_rows(seed: int = 0):
     return rows, worst
 
 
+def second_order_rows(seed: int = 1):
+    """One row per example: HVP graph sizes (both modes) and the worst relative errors of H v and
+    of the full Hessian against the closed form, and of H v against differences of the gradient."""
+    rng = np.random.default_rng(seed)
+    rows, worst = [], 0.0
+    for ex in examples.all_examples():
+        inputs = ex.inputs(rng)
+        v = rng.normal(size=np.shape(inputs[ex.wrt]))
+        sizes, results = [], []
+        for mode in ("fwd-rev", "rev-rev"):
+            h = hvp(ex.graph, ex.wrt, mode=mode)
+            sizes.append(len(h))
+            results.append(compile_graph(h)(**inputs, direction=v)[f"hvp_{ex.wrt}"])
+        err_modes = relative_error(results[0], results[1])
+        gradient = compile_graph(grad(ex.graph, ex.wrt))
+        eps = 1e-6
+        shifted = [gradient(**{**inputs, ex.wrt: inputs[ex.wrt] + s * eps * v})[f"grad_{ex.wrt}"]
+                   for s in (1, -1)]
+        err_fd = relative_error(results[0], (shifted[0] - shifted[1]) / (2 * eps))
+        err_h = "-"
+        if ex.hessian is not None:
+            full = compile_graph(hessian(ex.graph, ex.wrt))(**inputs)[f"hessian_{ex.wrt}"]
+            closed = ex.hessian(**inputs)
+            e = max(relative_error(full, closed), relative_error(results[0], closed @ v))
+            worst = max(worst, e)
+            err_h = f"{e:.1e}"
+        worst = max(worst, err_modes, err_fd / 1e4)
+        rows.append([ex.name, sizes[0], sizes[1], f"{err_modes:.1e}", err_h, f"{err_fd:.1e}"])
+    return rows, worst
+
+
 def backprop_table(values=None) -> str:
     """The notes' forward/backward table for the logistic least-squares model, as graphc computes
     it, next to the notes' formulas evaluated by hand."""
@@ -73,6 +105,11 @@ def run(out=None) -> int:
     rows, worst = gradient_rows()
     write(_table(["example", "f", "wrt", "nodes", "grad nodes", "err closed form", "err fin. diff"],
                  rows))
+    write("Hessian-vector products (both modes) and full Hessians:")
+    rows, worst_hvp = second_order_rows()
+    worst = max(worst, worst_hvp)
+    write(_table(["example", "hvp nodes fwd-rev", "hvp nodes rev-rev", "err modes",
+                  "err closed-form H", "err fin. diff of grad"], rows))
     write(backprop_table())
     ex = examples.logistic_least_squares()
     write("the gradient graph of the logistic least-squares model:\n")
