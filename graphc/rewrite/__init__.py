@@ -1,0 +1,75 @@
+"""Rewrite passes: each a pure, named ``Graph -> Graph`` function, and ``optimize`` running them.
+
+The default pipeline, in order: ``cse`` (merge equal subexpressions), ``fold`` (evaluate constant
+subexpressions with the numpy backend), ``simplify`` (the algebraic rule table of
+:mod:`graphc.rewrite.rules`) and ``dce`` (drop what the outputs do not need). ``optimize`` repeats
+the sequence while a round still changes the graph. Every pass keeps the inputs, the output order
+and the output names, and changes results by at most floating-point reassociation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from ..errors import GraphTypeError
+from ..ir import Graph
+from .cse import cse
+from .dce import dce
+from .driver import Pass, Pat, Rule, pass_name, rewrite
+from .fold import fold
+from .rules import RULES, simplify
+from .verify import verify
+
+DEFAULT_PASSES: tuple[Pass, ...] = (cse, fold, simplify, dce)
+MAX_ROUNDS = 4  # rounds after the first only run while the previous one changed something
+
+
+def _same(a: Graph, b: Graph) -> bool:
+    """The two graphs are made of the very same nodes (passes return their input when idle)."""
+    return a is b or (len(a) == len(b) and all(x is y for x, y in zip(a.nodes, b.nodes))
+                      and all(x is y for x, y in zip(a.outputs, b.outputs)))
+
+
+def run_passes(graph: Graph, passes: Sequence | None = None) -> Iterator[tuple[str, Graph]]:
+    """Yield ``(stage name, graph)`` after each pass: every pass of the first round (changed or
+    not, so a trace always shows the whole pipeline), then those of later rounds that changed
+    something. Rounds repeat while the previous one changed the graph (at most MAX_ROUNDS).
+
+    Passes are taken to be idempotent (each runs to its own fixpoint), so a later round skips a pass
+    whose last result is still the current graph."""
+    if not isinstance(graph, Graph):
+        raise GraphTypeError(f"optimize takes a Graph, got {type(graph).__name__}")
+    passes = DEFAULT_PASSES if passes is None else tuple(passes)
+    for p in passes:
+        if not callable(p):
+            raise GraphTypeError(f"a pass must be a callable Graph -> Graph, got {p!r}")
+    fixpoint_of: dict[int, Graph] = {}  # pass index -> a graph that pass would return unchanged
+    for round_ in range(1, MAX_ROUNDS + 1):
+        changed = False
+        for k, p in enumerate(passes):
+            if round_ > 1 and fixpoint_of.get(k) is graph:
+                continue  # passes are idempotent: this one has nothing left to do here
+            new = p(graph)
+            if not isinstance(new, Graph):
+                raise GraphTypeError(f"pass {pass_name(p)!r} returned {type(new).__name__}, not a Graph")
+            differs = not _same(new, graph)
+            changed |= differs
+            fixpoint_of[k] = new
+            if round_ == 1 or differs:
+                yield (pass_name(p) if round_ == 1 else f"{pass_name(p)} (round {round_})"), new
+            graph = new
+        if not changed:
+            return
+
+
+def optimize(graph: Graph, passes: Sequence | None = None) -> Graph:
+    """Run ``passes`` (default: :data:`DEFAULT_PASSES`) until a round changes nothing; the result
+    has the same inputs, output order and output names as ``graph``."""
+    result = graph
+    for _, stage in run_passes(graph, passes):
+        result = stage
+    return result
+
+
+__all__ = ["DEFAULT_PASSES", "Pass", "Pat", "RULES", "Rule", "cse", "dce", "fold", "optimize",
+           "rewrite", "run_passes", "simplify", "verify"]

@@ -1,0 +1,57 @@
+"""``verify(graph)``: check that a graph is well formed, as every pass must leave it.
+
+Checks, in one loop over the nodes: every op is a known primitive; each node's shape and dtype are
+what its op's shape rule infers again from its operands and attributes; operands come before
+their consumers (so the graph is acyclic); graph inputs are placeholders and every placeholder
+reached is an input; constants hold a value of their declared type. Raises GraphError naming the
+node and what was wrong; returns the graph so it can be used inline.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from ..errors import GraphError, GraphTypeError
+from ..ir import Graph, where
+from ..listing import format_node, node_labels
+from ..ops.core import PRIMITIVES
+
+
+def verify(graph: Graph) -> Graph:
+    if not isinstance(graph, Graph):
+        raise GraphTypeError(f"verify takes a Graph, got {type(graph).__name__}")
+    labels = node_labels(graph)
+    position = {n.serial: i for i, n in enumerate(graph.nodes)}
+    inputs = {p.serial for p in graph.inputs}
+    for p in graph.inputs:
+        if p.op != "placeholder":
+            raise GraphError(f"graph input {labels[p.serial]} is a {p.op} node, not a placeholder")
+    for node in graph.nodes:
+        here = f"node {format_node(node, labels)!r}{where(node.meta)}"
+        prim = PRIMITIVES.get(node.op)
+        if prim is None:
+            raise GraphError(f"{here}: unknown op {node.op!r}")
+        if node.op == "placeholder" and node.serial not in inputs:
+            raise GraphError(f"{here}: a placeholder that is not among the graph's inputs")
+        for operand in node.inputs:
+            if position.get(operand.serial, len(position)) >= position[node.serial]:
+                raise GraphError(f"{here}: operand {labels.get(operand.serial, '?')} does not come before it")
+        if prim.arity is not None and len(node.inputs) != prim.arity:
+            raise GraphError(f"{here}: {node.op} takes {prim.arity} operand(s), has {len(node.inputs)}")
+        try:
+            shape, dtype = prim.infer(*node.inputs, **node.attrs)
+        except (GraphError, TypeError) as exc:
+            raise GraphError(f"{here}: its shape rule rejects it: {exc}") from None
+        if tuple(shape) != node.shape or np.dtype(dtype) != node.dtype:
+            raise GraphError(
+                f"{here}: recorded type {node.type_string}, but the shape rule infers "
+                f"{np.dtype(dtype)}{list(shape)}"
+            )
+        if node.op == "constant":
+            v = node.value
+            if not isinstance(v, np.ndarray) or v.shape != node.shape or v.dtype != node.dtype:
+                raise GraphError(f"{here}: constant value does not have the declared type")
+    if not nx.is_directed_acyclic_graph(graph.nx):
+        raise GraphError("the graph has a cycle")
+    return graph

@@ -1,0 +1,267 @@
+"""Random valid graphs for property tests: the hypothesis strategy :func:`random_graphs`.
+
+``random_graphs()`` draws ``(graph, sample)``: a graph built with the public API over most of the op
+set (elementwise math, comparisons and ``where``, reductions, ``matmul``, reshapes, transposes,
+broadcasts, slices, concatenation, casts) and a function ``sample(rng) -> {input name: float64
+array}`` drawing inputs from each input's domain.
+
+Every node carries an interval that bounds its values (interval arithmetic, conservative), and an
+op is only applied where its result stays finite and moderate: ``log`` and ``sqrt`` of values
+>= 0.1, division by values at least 0.25 away from zero, ``exp`` of values <= 4, magnitudes below
+1e4. So every graph evaluates to finite numbers on every sampled input, and results can be
+compared with tight tolerances.
+
+The strategy also draws, on purpose, the shapes that rewrite rules look for (``x*1``, ``x+0``,
+``--x``, ``(xᵀ)ᵀ``, ``log(exp(x))``, ``sum`` of a broadcast, repeated subexpressions), so that
+optimization passes are exercised. Options: ``smooth=True`` keeps to ops differentiable everywhere
+on the domain (no ``abs``, ``maximum``, comparisons, ``max``; for derivative checks);
+``scalar_output=True`` ends with a sum so the graph can be given to ``gc.grad``; ``ops`` restricts
+the op names drawn (see ``OPS``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+
+import graphc as gc
+
+BOUND = 1e4  # no node may exceed this magnitude
+
+
+@dataclass
+class Value:
+    """A node built so far, with bounds on its values."""
+
+    node: gc.Node
+    lo: float
+    hi: float
+
+    @property
+    def shape(self):
+        return self.node.shape
+
+
+def _interval(*values):
+    return min(values), max(values)
+
+
+def _ok(lo, hi):
+    return math.isfinite(lo) and math.isfinite(hi) and -BOUND < lo <= hi < BOUND
+
+
+def _broadcastable(a, b) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# Unary ops: name -> (precondition on (lo, hi), builder, interval map). Monotone maps take the
+# interval's ends; the others give their range directly.
+
+def _mono(f):
+    return lambda lo, hi: _interval(f(lo), f(hi))
+
+
+UNARY = {
+    "neg": (lambda lo, hi: True, gc.negative, lambda lo, hi: (-hi, -lo)),
+    "exp": (lambda lo, hi: hi <= 4, gc.exp, _mono(math.exp)),
+    "log": (lambda lo, hi: lo >= 0.1, gc.log, _mono(math.log)),
+    "log1p": (lambda lo, hi: lo >= -0.5, gc.log1p, _mono(math.log1p)),
+    "expm1": (lambda lo, hi: hi <= 4, gc.expm1, _mono(math.expm1)),
+    "sqrt": (lambda lo, hi: lo >= 0.1, gc.sqrt, _mono(math.sqrt)),
+    "tanh": (lambda lo, hi: True, gc.tanh, _mono(math.tanh)),
+    "sigmoid": (lambda lo, hi: True, gc.sigmoid, lambda lo, hi: (0.0, 1.0)),
+    "softplus": (lambda lo, hi: hi <= 20, gc.softplus, lambda lo, hi: (0.0, max(hi, 0.0) + 1.0)),
+    "sin": (lambda lo, hi: True, gc.sin, lambda lo, hi: (-1.0, 1.0)),
+    "cos": (lambda lo, hi: True, gc.cos, lambda lo, hi: (-1.0, 1.0)),
+    "square": (lambda lo, hi: True, gc.square,
+               lambda lo, hi: (0.0 if lo <= 0 <= hi else min(lo * lo, hi * hi), max(lo * lo, hi * hi))),
+    "abs": (lambda lo, hi: True, gc.abs, lambda lo, hi: (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)),
+                                                       max(abs(lo), abs(hi)))),
+    "stop_gradient": (lambda lo, hi: True, gc.stop_gradient, lambda lo, hi: (lo, hi)),
+}
+NON_SMOOTH = {"abs", "maximum", "minimum", "where", "max", "min"}
+
+
+def _mul_interval(a, b):
+    return _interval(a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+
+
+BINARY = {
+    "add": (lambda a, b: True, gc.add, lambda a, b: (a[0] + b[0], a[1] + b[1])),
+    "sub": (lambda a, b: True, gc.subtract, lambda a, b: (a[0] - b[1], a[1] - b[0])),
+    "mul": (lambda a, b: True, gc.multiply, _mul_interval),
+    "div": (lambda a, b: b[0] >= 0.25 or b[1] <= -0.25, gc.divide,
+            lambda a, b: _mul_interval(a, _interval(1 / b[0], 1 / b[1]))),
+    "maximum": (lambda a, b: True, gc.maximum, lambda a, b: (max(a[0], b[0]), max(a[1], b[1]))),
+    "minimum": (lambda a, b: True, gc.minimum, lambda a, b: (min(a[0], b[0]), min(a[1], b[1]))),
+    "pow": (lambda a, b: a[0] >= 0.1 and -2 <= b[0] and b[1] <= 2, gc.power,
+            lambda a, b: _interval(*(x**y for x in a for y in b))),
+}
+
+STRUCTURAL = ("reshape", "transpose", "broadcast_to", "slice", "concatenate", "sum", "mean", "max",
+              "matmul", "where", "cast")
+BAIT = ("mul_one", "add_zero", "sub_zero", "mul_zero_const", "double_neg", "double_transpose",
+        "log_exp", "exp_log", "sum_broadcast", "x_plus_x", "repeat", "reshape_reshape", "cast_chain",
+        "scalar_chain", "neg_mul")
+OPS = tuple(UNARY) + tuple(BINARY) + STRUCTURAL + BAIT
+
+
+def _const(value, shape=()):
+    return gc.constant(np.full(shape, value, dtype=np.float64))
+
+
+# ----------------------------------------------------------------------------------------------
+# One step: apply a drawn op to drawn operands, or return None when it does not fit
+
+
+def _pick(draw, values, accept=lambda v: True):
+    candidates = [v for v in reversed(values) if accept(v)]  # shrinks towards the newest: chains
+    if not candidates:
+        return None
+    return draw(st.sampled_from(candidates))
+
+
+def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on purpose
+    a = _pick(draw, values)
+    lo, hi = a.lo, a.hi
+    if op in UNARY:
+        pre, build, rng = UNARY[op]
+        if not pre(lo, hi):
+            return None
+        return Value(build(a.node), *rng(lo, hi))
+    if op in BINARY:
+        pre, build, rng = BINARY[op]
+        b = _pick(draw, values, lambda v: _broadcastable(a.shape, v.shape))
+        if draw(st.booleans()):
+            b = Value(_const(draw(st.sampled_from([0.5, 2.0, -1.5, 3.0]))), 0, 0)
+            b.lo = b.hi = float(b.node.value)
+        if not pre((lo, hi), (b.lo, b.hi)):
+            return None
+        return Value(build(a.node, b.node), *rng((lo, hi), (b.lo, b.hi)))
+    if op == "reshape":
+        target = draw(st.sampled_from([(-1,), (1,) + a.shape, a.shape[::-1] if a.node.size else a.shape]))
+        return Value(gc.reshape(a.node, target), lo, hi)
+    if op in ("transpose", "double_transpose"):
+        if a.node.ndim < 2:
+            return None
+        t = gc.transpose(a.node)
+        return Value(gc.transpose(t) if op == "double_transpose" else t, lo, hi)
+    if op == "broadcast_to":
+        return Value(gc.broadcast_to(a.node, (2,) + a.shape), lo, hi)
+    if op == "slice":
+        if a.node.ndim == 0 or a.shape[0] < 2:
+            return None
+        return Value(a.node[draw(st.sampled_from([slice(1, None), slice(None, None, 2), slice(None, 1)]))],
+                     lo, hi)
+    if op == "concatenate":
+        if a.node.ndim == 0:
+            return None
+        b = _pick(draw, values, lambda v: v.shape[1:] == a.shape[1:] and v.node.ndim == a.node.ndim)
+        return Value(gc.concatenate([a.node, b.node], axis=0), min(lo, b.lo), max(hi, b.hi))
+    if op in ("sum", "mean", "max"):
+        if a.node.ndim == 0:
+            return None
+        axis = draw(st.sampled_from([None, 0, -1]))
+        keepdims = draw(st.booleans())
+        n = a.node.size if axis is None else a.shape[axis]
+        if op == "sum":
+            return Value(gc.sum(a.node, axis, keepdims), *_interval(n * lo, n * hi, lo, hi))
+        fn = gc.mean if op == "mean" else gc.max
+        return Value(fn(a.node, axis, keepdims), lo, hi)
+    if op == "matmul":
+        if a.node.ndim == 0:
+            return None
+        k = a.shape[-1]
+        b = _pick(draw, values, lambda v: v.node.ndim in (1, 2) and v.shape[0] == k)
+        if b is None:
+            b = Value(gc.constant(np.linspace(-1, 1, 2 * k).reshape(k, 2)), -1.0, 1.0)
+        return Value(gc.matmul(a.node, b.node), *(k * x for x in _mul_interval((lo, hi), (b.lo, b.hi))))
+    if op == "where":
+        b = _pick(draw, values, lambda v: v.shape == a.shape)
+        cond = gc.greater(a.node, b.node)
+        return Value(gc.where(cond, a.node, b.node), min(lo, b.lo), max(hi, b.hi))
+    if op in ("cast", "cast_chain"):
+        wide = gc.cast(gc.cast(a.node, "float32"), "float64")
+        if op == "cast":
+            return Value(wide, lo - 1e-3 * abs(lo), hi + 1e-3 * abs(hi))
+        return Value(gc.cast(gc.cast(gc.cast(a.node, "float32") > 0, "int64"), "float64"), 0.0, 1.0)
+    # rewrite bait
+    if op == "mul_one":
+        return Value(a.node * _const(1.0, draw(st.sampled_from([(), a.shape]))), lo, hi)
+    if op == "add_zero":
+        return Value(gc.zeros_like(a.node) + a.node, lo, hi)
+    if op == "sub_zero":
+        return Value(a.node - 0.0, lo, hi) if draw(st.booleans()) else Value(0.0 - a.node, -hi, -lo)
+    if op == "mul_zero_const":  # 0 times a finite constant: folds; 0 times a node must stay
+        target = a.node if draw(st.booleans()) else _const(2.5, a.shape)
+        return Value(target * 0.0, 0.0, 0.0)
+    if op == "double_neg":
+        return Value(gc.negative(gc.negative(a.node)), lo, hi)
+    if op == "log_exp":
+        return Value(gc.log(gc.exp(a.node)), lo, hi) if hi <= 4 else None
+    if op == "exp_log":
+        return Value(gc.exp(gc.log(a.node)), lo, hi) if lo >= 0.1 else None
+    if op == "sum_broadcast":
+        shape = (3,) + a.shape
+        axis = draw(st.sampled_from([None, 0]))
+        n = 3 * (a.node.size if axis is None else 1)
+        return Value(gc.sum(gc.broadcast_to(a.node, shape), axis), *_interval(n * lo, n * hi))
+    if op == "x_plus_x":
+        return Value(a.node + a.node, 2 * lo, 2 * hi)
+    if op == "repeat":  # the same expression built twice: CSE merges them
+        return Value(gc.tanh(a.node) * gc.tanh(a.node), 0.0, 1.0)
+    if op == "reshape_reshape":
+        return Value(gc.reshape(gc.reshape(a.node, (-1,)), a.shape + (1,)), lo, hi)
+    if op == "scalar_chain":
+        return Value((a.node * 2.0) * 0.5, lo, hi)
+    if op == "neg_mul":
+        b = _pick(draw, values, lambda v: _broadcastable(a.shape, v.shape))
+        return Value((-a.node) * b.node, *_mul_interval((-hi, -lo), (b.lo, b.hi)))
+    raise AssertionError(f"unknown op {op}")
+
+
+# ----------------------------------------------------------------------------------------------
+# The strategy
+
+DOMAINS = {"normal": (-1.0, 1.0), "positive": (0.5, 2.0), "negative": (-2.0, -0.5)}
+
+
+@st.composite
+def random_graphs(draw, min_steps: int = 3, max_steps: int = 12, max_inputs: int = 3, ops=None,
+                  smooth: bool = False, scalar_output: bool = False):
+    """Draw ``(graph, sample)``; ``sample(rng)`` returns float64 inputs within their domains."""
+    names = tuple(ops) if ops is not None else OPS
+    if smooth:
+        names = tuple(n for n in names if n not in NON_SMOOTH)
+    base = tuple(draw(st.lists(st.integers(2, 3), min_size=1, max_size=2)))
+    n_inputs = draw(st.integers(1, max_inputs))
+    inputs, values, domains = [], [], {}
+    for i in range(n_inputs):
+        shape = draw(st.sampled_from([base, base[-1:], (), base[::-1]]))
+        domain = draw(st.sampled_from(sorted(DOMAINS)))
+        p = gc.placeholder(f"in{i}", shape)
+        inputs.append(p)
+        domains[p.attrs["name"]] = (shape, DOMAINS[domain])
+        values.append(Value(p, *DOMAINS[domain]))
+    for op in draw(st.lists(st.sampled_from(names), min_size=min_steps, max_size=max_steps)):
+        made = _step(draw, op, values)
+        if made is not None and _ok(made.lo, made.hi):
+            values.append(made)
+    last = values[-1].node
+    outputs = {"out": gc.sum(last) if scalar_output else last}
+    if not scalar_output and len(values) > 2 and draw(st.booleans()):
+        outputs["other"] = draw(st.sampled_from(values[:-1])).node
+    graph = gc.Graph(inputs, outputs)
+
+    def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {name: rng.uniform(lo, hi, size=shape) for name, (shape, (lo, hi)) in domains.items()}
+
+    return graph, sample
