@@ -1,0 +1,404 @@
+"""Source generation for the numba backend: one readable Python function per graph.
+
+:class:`Generator` walks the graph in topological order and writes one function body:
+
+* 0-d values are scalar locals (``v7 = math.exp(v5)``); the graph's placeholders and its constants
+  of rank >= 1 are the function's arguments; 0-d constants are typed literals;
+* each loop of :mod:`.numba_fusion` becomes one loop nest: members are scalar locals of the body
+  (``s12 = tanh(s11)``), each root is written once per index, and a reduction keeps a scalar
+  accumulator across its trailing reduced axes (or one partial result per block of rows when the
+  loop runs in parallel over the axis it reduces);
+* views (:mod:`.numba_views`) cost nothing: a :class:`Value` knows how to *read* itself at an
+  index, so a loop reads ``x[i1, i0]`` through a transpose or ``(g[i0 - 1] if 1 <= i0 < 3 else 0.0)``
+  through an unslice; only ops that need a real array (BLAS, LAPACK, reshape) copy a view;
+* statements (:mod:`.numba_statements`) call ``np.dot`` / ``np.linalg`` on arrays whose layout
+  numba knows: C-contiguous, or the ``.T`` (F-contiguous) of one, never layout 'A'.
+
+With ``batch``, the body runs once per sample inside ``for k in prange(n_batch)``: batched inputs
+are read as ``in_x[k, ...]``, outputs are written straight into ``out0[k, ...]``, and every node
+that does not depend on a batched input is computed once, before the loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import keyword
+import re
+
+import networkx as nx
+import numpy as np
+
+from graphc.ir import Graph, Node
+from graphc.listing import node_labels
+
+from .numba_fusion import Loop, constant_like, kind, plan_fusion
+from .numba_lowering import ELEMENTWISE, LOWERING, NP_TYPE, REDUCTIONS, literal
+from .numba_values import Value, broadcast_index, shape_text
+from .numpy_backend import LOWERING as NUMPY_LOWERING
+
+PARALLEL_MIN_SIZE = 1 << 15  # elements: smaller loops run faster on one thread than on a pool
+CHUNKS = 32  # blocks of axis 0 when a parallel loop reduces over it (partial results per block)
+CODEGEN_VERSION = "1"  # part of the cache key: bump when the generated code changes meaning
+
+
+def _ident(text: str) -> str:
+    text = re.sub(r"\W", "_", text.encode("ascii", "ignore").decode()).strip("_")
+    return text if text and not text[0].isdigit() else f"_{text}"
+
+
+class Generator:
+    """Generates the kernel source of one graph (see the module docstring)."""
+
+    def __init__(self, graph: Graph, batch=(), parallel: bool = True):
+        self.graph = graph
+        self.batch = tuple(batch)
+        self.parallel = parallel
+        self.labels = node_labels(graph)
+        self.index = {n.serial: i for i, n in enumerate(graph.nodes)}
+        self.variant = self._variant_serials()
+        self.values: dict[int, Value] = {}
+        self.realized: dict[int, tuple[Value, Value]] = {}
+        self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh"}
+        self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
+        self.outer_lines: list[str] = []
+        self.inner_lines: list[str] = []
+        self.lines = self.outer_lines
+        self.depth = 1
+        self.inner = False
+        self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
+        self.used_prange = False
+        self.out_slot: dict[int, int] = {}
+        self.slot_used: set[int] = set()
+
+    # --- names and lines -------------------------------------------------------------------
+
+    def name(self, base: str) -> str:
+        base = _ident(base)
+        if keyword.iskeyword(base):
+            base += "_"
+        name, i = base, 1
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+    def var(self, node: Node, prefix: str = "v") -> str:
+        text = f"{prefix}{self.index[node.serial]}"
+        if node.meta.name and node.op != "placeholder":
+            suffix = _ident(node.meta.name)
+            if suffix != "_":
+                text += "_" + suffix
+        return self.name(text)
+
+    def line(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    @contextlib.contextmanager
+    def outer_section(self):
+        """Emit into the batch-invariant section (before the batch loop) for a while."""
+        saved = (self.lines, self.depth, self.inner)
+        self.lines, self.depth, self.inner = self.outer_lines, 1, False
+        try:
+            yield
+        finally:
+            self.lines, self.depth, self.inner = saved
+
+    def comment(self, node: Node) -> str:
+        label = self.labels[node.serial]
+        name = f" {node.meta.name!r}" if node.meta.name and node.op != "placeholder" else ""
+        return f"  # {label} {node.op}{name}"
+
+    # --- values ----------------------------------------------------------------------------
+
+    def value(self, node: Node) -> Value:
+        return self.values[node.serial]
+
+    def alloc(self, node: Node, fill: str | None = None) -> Value:
+        """The array a node's result is written into: its batch output slot, or a new array."""
+        slot = self.out_slot.get(node.serial) if self.inner else None
+        if slot is not None and slot not in self.slot_used:
+            self.slot_used.add(slot)
+            dest = Value(node.shape, array=f"out{slot}", prefix=("k",), fresh=True, outer=False)
+            if fill is not None:
+                self.line(f"{dest.array_expr()}.fill({fill})")
+            return dest
+        name = self.var(node)
+        dt = NP_TYPE[node.dtype]
+        if fill is None:
+            self.line(f"{name} = np.empty({shape_text(node.shape)}, {dt}){self.comment(node)}")
+        else:
+            self.line(f"{name} = np.full({shape_text(node.shape)}, {fill}, {dt}){self.comment(node)}")
+        return Value(node.shape, array=name, fresh=True, outer=not self.inner)
+
+    def temp_array(self, base: str, shape, dtype) -> Value:
+        name = self.name(base)
+        self.line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
+        return Value(tuple(shape), array=name, fresh=True, outer=not self.inner)
+
+    def can_parallel(self, shape) -> bool:
+        size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        return (self.parallel and not self.inner and len(shape) > 0 and shape[0] > 1
+                and size >= PARALLEL_MIN_SIZE)
+
+    def loop_nest(self, shape, body, pre=None, post=None, parallel=False, chunks: int = 0) -> None:
+        """Nested loops over ``shape`` (index variables i0, i1, ...). ``pre[d]`` / ``post[d]``
+        run before / after the loop of axis d; ``parallel`` makes the outermost loop a prange;
+        ``chunks`` instead splits axis 0 into that many blocks, ``for c in prange(chunks)``, so
+        that a reduction over axis 0 can keep one partial result per block."""
+        n = len(shape)
+        pre = pre or {}
+        post = post or {}
+        idx = tuple(f"i{d}" for d in range(n))
+        base = self.depth
+        if chunks:
+            self.used_prange = True
+            self.line(f"for c in prange({chunks}):")
+            self.depth += 1
+        for level in range(n + 1):
+            for text in pre.get(level, ()):
+                self.line(text)
+            if level == n:
+                break
+            if level == 0 and chunks:
+                bounds = f"(c * {shape[0]}) // {chunks}, ((c + 1) * {shape[0]}) // {chunks}"
+            else:
+                bounds = str(shape[level])
+            rng = "prange" if level == 0 and parallel and not chunks else "range"
+            self.used_prange |= rng == "prange"
+            self.line(f"for {idx[level]} in {rng}({bounds}):")
+            self.depth += 1
+        for text in body:
+            self.line(text)
+        for level in reversed(range(n)):
+            self.depth -= 1
+            for text in post.get(level, ()):
+                self.line(text)
+        if chunks:
+            self.depth -= 1
+        assert self.depth == base
+
+    def copy(self, src: Value, dest: Value, shape) -> None:
+        """dest[...] = src[...], one loop over ``shape`` (src may be any view)."""
+        if not shape:
+            self.line(f"{dest.read(())} = {src.read(())}")
+            return
+        idx = tuple(f"i{d}" for d in range(len(shape)))
+        self.loop_nest(shape, [f"{dest.read(idx)} = {src.read(idx)}"], parallel=self.can_parallel(shape))
+
+    def realize(self, val: Value, dtype, allow_f: bool = True) -> tuple[str, str]:
+        """An array expression for ``val`` with a layout numba knows ('C' or 'F'), copying a view
+        into a new C array when needed (so np.dot never meets a layout-'A' view)."""
+        if val.plain:
+            return val.array_expr(), "C"
+        t = val.transpose_of
+        if allow_f and t is not None and t.plain and len(val.shape) == 2:
+            return f"{t.array_expr()}.T", "F"
+        found = self.realized.get(id(val))
+        if found is None:
+            section = self.outer_section() if val.outer and self.inner else contextlib.nullcontext()
+            with section:
+                copy = self.temp_array("r", val.shape, dtype)
+                self.copy(val, copy, val.shape)
+            found = self.realized[id(val)] = (val, copy)  # val kept alive: its id stays unique
+        return found[1].array_expr(), "C"
+
+    # --- the graph -------------------------------------------------------------------------
+
+    def _variant_serials(self) -> set[int]:
+        found: set[int] = set()
+        for name in self.batch:
+            p = self.graph.input(name)
+            found.add(p.serial)
+            found |= nx.descendants(self.graph.nx, p.serial)
+        return found
+
+    def generate(self) -> str:
+        """The source of ``def kernel(...)`` (without imports or decorator)."""
+        g = self.graph
+        for p in g.inputs:
+            batched = p.attrs["name"] in self.batch
+            name = self.name("in_" + p.attrs["name"])
+            self.args.append((name, p, batched))
+            if not batched:
+                self.values[p.serial] = (Value((), scalar=name) if p.shape == ()
+                                         else Value(p.shape, array=name))
+        if self.batch:
+            for i, o in enumerate(g.outputs):
+                if o.serial in self.variant and o.shape != () and o.serial not in self.out_slot:
+                    self.out_slot[o.serial] = i
+        early = constant_like(g)  # constants, their views, 0-d ops of them (folded): first
+        for node in g.nodes:
+            if node.serial in early:
+                self.emit(node)
+        outer = [n for n in g.nodes if n.serial not in self.variant and n.serial not in self.values]
+        inner = [n for n in g.nodes if n.serial in self.variant and n.serial not in self.values]
+        for node in outer:
+            self.emit(node)
+        if not self.batch:
+            results = [self.result(i, o) for i, o in enumerate(g.outputs)]
+            return self._function(self.outer_lines + [f"    return ({''.join(r + ', ' for r in results)})"])
+        self.lines, self.depth, self.inner = self.inner_lines, 2, True
+        for name, p, batched in self.args:
+            if batched:
+                self.values[p.serial] = (Value((), scalar=name + "[k]", outer=False) if p.shape == ()
+                                         else Value(p.shape, array=name, prefix=("k",), outer=False))
+        for node in inner:
+            self.emit(node)
+        for i, o in enumerate(g.outputs):
+            if i not in self.slot_used:
+                src = self.value(o)
+                self.copy(src, Value(o.shape, array=f"out{i}", prefix=("k",)), o.shape)
+        first = next(name for name, _, b in self.args if b)
+        head = [f"    n_batch = {first}.shape[0]"]
+        head += [f"    out{i} = np.empty({shape_text(('n_batch',) + o.shape)}, {NP_TYPE[o.dtype]})"
+                 .replace("'", "") for i, o in enumerate(g.outputs)]
+        head.append("    for k in prange(n_batch):")
+        self.used_prange = True
+        outs = "".join(f"out{i}, " for i in range(len(g.outputs)))
+        return self._function(self.outer_lines + head + self.inner_lines + [f"    return ({outs})"])
+
+    def _function(self, body: list[str]) -> str:
+        args = ", ".join(name for name, _, _ in self.args)
+        return f"def kernel({args}):\n" + "\n".join(body) + "\n"
+
+    def result(self, i: int, node: Node) -> str:
+        """The returned expression of output ``i`` (copied when it would alias an input)."""
+        val = self.value(node)
+        if node.shape == ():
+            return val.read(())
+        if val.fresh and val.plain:
+            return val.array_expr()
+        dest = self.temp_array(f"out{i}", node.shape, node.dtype)
+        self.copy(val, dest, node.shape)
+        return dest.array
+    # --- nodes -----------------------------------------------------------------------------
+
+    def emit(self, node: Node) -> None:
+        k = kind(node)
+        low = LOWERING[node.op]
+        if k == "source":
+            if node.op == "constant":
+                self.values[node.serial] = self._constant(node)
+            return
+        operands = [self.value(i) if i.serial in self.values else None for i in node.inputs]
+        if k == "elementwise" and node.shape == () and all(v.const is not None for v in operands):
+            self.values[node.serial] = self._fold(node, operands)
+        elif k == "elementwise" and node.shape == ():
+            name = self.var(node)
+            self.line(f"{name} = {low.emit(node, [v.read(()) for v in operands])}{self.comment(node)}")
+            self.values[node.serial] = Value((), scalar=name, outer=not self.inner)
+        elif k in ("elementwise", "reduction") and node.serial in self.plan.loop_of:
+            loop = self.plan.loop_of[node.serial]
+            if loop.root is node:
+                self.emit_loop(loop)
+        elif k == "reduction":  # of a 0-d operand: the identity
+            self.values[node.serial] = operands[0]
+        elif k == "view":
+            self.values[node.serial] = low.emit(self, node, operands)
+        else:
+            self.values[node.serial] = low.emit(self, node, operands)
+
+    def _fold(self, node: Node, operands) -> Value:
+        """A 0-d op of constants, computed now by the reference backend: a literal in the code."""
+        with np.errstate(all="ignore"):
+            value = np.asarray(NUMPY_LOWERING[node.op](node, *[v.const for v in operands]), node.dtype)
+        return Value((), scalar=literal(value[()], node.dtype), const=value[()])
+
+    def _constant(self, node: Node) -> Value:
+        if node.shape == ():
+            return Value((), scalar=literal(node.value[()], node.dtype), const=node.value[()])
+        name = self.name(f"c{self.index[node.serial]}")
+        self.args.append((name, node, False))
+        return Value(node.shape, array=name)
+
+    def loop_read(self, operand: Node, loop: Loop, idx) -> str:
+        if self.plan.loop_of.get(operand.serial) is loop and kind(operand) == "elementwise":
+            return self.scalar_local(operand)  # computed earlier in this loop body
+        return self.value(operand).read(broadcast_index(operand.shape, loop.shape, idx))
+
+    def scalar_local(self, node: Node) -> str:
+        return f"s{self.index[node.serial]}"
+
+    def emit_loop(self, loop: Loop) -> None:
+        shape = loop.shape
+        n = len(shape)
+        idx = tuple(f"i{d}" for d in range(n))
+        pre: dict[int, list[str]] = {}
+        post: dict[int, list[str]] = {}
+        body: list[str] = []
+        parallel = self.can_parallel(shape)
+        chunks = 0
+        if parallel and any(kind(r) == "reduction" and 0 in r.attrs["axes"] for r in loop.roots):
+            chunks = min(shape[0], CHUNKS)  # two threads must never update one element
+        combine = []
+        for m in loop.members:
+            if kind(m) == "elementwise":
+                local = self.scalar_local(m)
+                expr = ELEMENTWISE[m.op](m, [self.loop_read(o, loop, idx) for o in m.inputs])
+                body.append(f"{local} = {expr}{self.comment(m)}")
+                if any(m is r for r in loop.roots):
+                    dest = self.alloc(m)
+                    body.append(f"{dest.read(idx)} = {local}")
+                    self.values[m.serial] = dest
+            elif chunks and 0 in m.attrs["axes"]:
+                combine.append(self._chunked_reduction(m, loop, idx, pre, post, body, chunks))
+            else:
+                self._reduction(m, loop, idx, pre, post, body)
+        self.loop_nest(shape, body, pre, post, parallel, chunks)
+        for m, part in combine:
+            self._combine(m, part, chunks)
+
+    def _reduction(self, m, loop, idx, pre, post, body, target=None) -> None:
+        """Accumulate reduction ``m`` in the loop body: in place when the innermost axis is kept,
+        else in a scalar across the trailing reduced axes, stored (or combined, when an earlier
+        axis is reduced too) after them. ``target`` replaces the result array (chunk partials)."""
+        n = len(loop.shape)
+        axes, keep = m.attrs["axes"], m.attrs["keepdims"]
+        init_fn, update = REDUCTIONS[m.op]
+        init = init_fn(m.dtype)
+        value = self.loop_read(m.inputs[0], loop, idx)
+        t = n
+        while t > 0 and (t - 1) in axes:
+            t -= 1
+        earlier = target is not None or any(a < t for a in axes)
+        out_idx = tuple("0" if d in axes else idx[d] for d in range(n) if keep or d not in axes)
+        if t == n:  # the innermost axis is kept: accumulate in place
+            dest = target or self.alloc(m, fill=init)
+            body.append(update(dest.read(out_idx), value, m.dtype) + self.comment(m))
+            self.values[m.serial] = dest
+            return
+        acc = self.var(m) if m.shape == () and target is None else self.name(f"acc{self.index[m.serial]}")
+        pre.setdefault(t, []).append(f"{acc} = {init}")
+        body.append(update(acc, value, m.dtype) + self.comment(m))
+        if m.shape == () and target is None:
+            self.values[m.serial] = Value((), scalar=acc, outer=not self.inner)
+            return
+        dest = target or self.alloc(m, fill=init if earlier else None)
+        store = update(dest.read(out_idx), acc, m.dtype) if earlier else f"{dest.read(out_idx)} = {acc}"
+        post.setdefault(t, []).append(store)
+        self.values[m.serial] = dest
+
+    def _chunked_reduction(self, m, loop, idx, pre, post, body, chunks):
+        """A reduction over axis 0 in a chunked parallel loop: one partial result per chunk."""
+        init = REDUCTIONS[m.op][0](m.dtype)
+        part = self.name(f"part{self.index[m.serial]}")
+        self.line(f"{part} = np.full({shape_text((chunks,) + m.shape)}, {init}, {NP_TYPE[m.dtype]})")
+        self._reduction(m, loop, idx, pre, post, body, Value(m.shape, array=part, prefix=("c",)))
+        return m, part
+
+    def _combine(self, m, part: str, chunks: int) -> None:
+        """The result of a chunked reduction: its partial results combined in chunk order."""
+        init_fn, update = REDUCTIONS[m.op]
+        idx = tuple(f"i{d}" for d in range(m.ndim))
+        acc = self.var(m) if m.shape == () else self.name(f"acc{self.index[m.serial]}")
+        lines = [f"{acc} = {init_fn(m.dtype)}", "for c in range(" + str(chunks) + "):",
+                 "    " + update(acc, f"{part}[{', '.join(('c',) + idx)}]", m.dtype)]
+        if m.shape == ():
+            for text in lines:
+                self.line(text + (self.comment(m) if text is lines[0] else ""))
+            self.values[m.serial] = Value((), scalar=acc, outer=not self.inner)
+            return
+        dest = self.alloc(m)
+        self.loop_nest(m.shape, lines + [f"{dest.read(idx)} = {acc}"])
+        self.values[m.serial] = dest

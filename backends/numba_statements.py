@@ -1,0 +1,207 @@
+"""Statement lowerings of the numba backend: matrix products and linear algebra.
+
+Each entry is ``fn(gen, node, operands) -> Value`` and emits code of its own. Float matrix
+products go to BLAS through ``np.dot`` with an output array, on operands whose layout numba knows
+(C-contiguous, or the ``.T`` of one): :meth:`Generator.realize` copies any other view first, so
+numba never falls back to its slow loop for layout 'A' (and its warning is never silenced).
+Batched products and ``np.linalg`` calls loop over the leading (batch) axes, one 2-d call per
+matrix. Integer and boolean products, and ``einsum``, are loops with a scalar accumulator.
+"""
+
+from __future__ import annotations
+
+from graphc.ops.einsum import parse
+
+from .numba_lowering import REDUCTIONS
+from .numba_values import Value, broadcast_index
+
+
+def _sub(expr: str, idx) -> str:
+    return f"{expr}[{', '.join(idx)}]" if idx else expr
+
+
+def _batch_loops(gen, batch_shape, lines_for) -> None:
+    """The lines ``lines_for(idx)`` once per batch index (or once, at top level, with no batch)."""
+    idx = tuple(f"i{d}" for d in range(len(batch_shape)))
+    if not batch_shape:
+        for text in lines_for(()):
+            gen.line(text)
+        return
+    gen.loop_nest(batch_shape, lines_for(idx))
+
+
+def _contract(gen, node, product, n_out: int, contracted: tuple[int, ...]) -> Value:
+    """out[i...] = sum over the contracted axes of ``product(index)``: one loop nest over the
+    output axes then the contracted ones, accumulating in a scalar."""
+    shape = node.shape + tuple(contracted)
+    idx = tuple(f"i{d}" for d in range(len(shape)))
+    init = REDUCTIONS["sum"][0](node.dtype)
+    update = REDUCTIONS["sum"][1]
+    if node.shape == ():
+        acc = gen.var(node)
+        gen.loop_nest(shape, [update(acc, product(idx), node.dtype)], pre={0: [f"{acc} = {init}"]})
+        return Value((), scalar=acc, outer=not gen.inner)
+    dest = gen.alloc(node)
+    out_idx = idx[:n_out]
+    if not contracted:
+        body, pre, post = [f"{dest.read(out_idx)} = {product(idx)}"], {}, {}
+    else:
+        acc = gen.name(f"acc{gen.index[node.serial]}")
+        body = [update(acc, product(idx), node.dtype)]
+        pre, post = {n_out: [f"{acc} = {init}"]}, {n_out: [f"{dest.read(out_idx)} = {acc}"]}
+    gen.loop_nest(shape, body, pre, post, parallel=gen.can_parallel(shape))
+    return dest
+
+
+def _times(dtype) -> str:
+    return " & " if dtype.kind == "b" else " * "
+
+
+def _matmul_loops(gen, node, a, b) -> Value:
+    A, B = node.inputs
+    n_batch = len(node.shape) - (A.ndim >= 2) - (B.ndim >= 2)
+    n_out = len(node.shape)
+
+    def product(idx):
+        bidx, k = idx[:n_batch], idx[n_out]
+        rest = list(idx[n_batch:n_out])
+        ia = broadcast_index(A.shape[:-2], node.shape[:n_batch], bidx) if A.ndim > 2 else ()
+        ib = broadcast_index(B.shape[:-2], node.shape[:n_batch], bidx) if B.ndim > 2 else ()
+        ia += ((rest.pop(0),) if A.ndim >= 2 else ()) + (k,)
+        ib += (k,) + ((rest.pop(0),) if B.ndim >= 2 else ())
+        return f"{a.read(ia)}{_times(node.dtype)}{b.read(ib)}"
+
+    return _contract(gen, node, product, n_out, (A.shape[-1],))
+
+
+def _matmul(gen, node, ops):
+    a, b = ops
+    A, B = node.inputs
+    if node.dtype.kind != "f":  # BLAS has no integer or boolean products
+        return _matmul_loops(gen, node, a, b)
+    ea, _ = gen.realize(a, A.dtype)
+    eb, _ = gen.realize(b, B.dtype)
+    if A.ndim == 1 and B.ndim == 1:
+        name = gen.var(node)
+        gen.line(f"{name} = np.dot({ea}, {eb}){gen.comment(node)}")
+        return Value((), scalar=name, outer=not gen.inner)
+    dest = gen.alloc(node)
+    n_batch = len(node.shape) - (A.ndim >= 2) - (B.ndim >= 2)
+    batch = node.shape[:n_batch]
+
+    def lines(idx):
+        ia = broadcast_index(A.shape[:-2], batch, idx) if A.ndim > 2 else ()
+        ib = broadcast_index(B.shape[:-2], batch, idx) if B.ndim > 2 else ()
+        out = _sub(dest.array_expr(), idx)
+        return [f"np.dot({_sub(ea, ia)}, {_sub(eb, ib)}, {out}){gen.comment(node)}"]
+
+    _batch_loops(gen, batch, lines)
+    return dest
+
+
+def _einsum(gen, node, ops):
+    ins, out = parse(node.attrs["subscripts"], len(ops))
+    sizes = {}
+    for sub, x in zip(ins, node.inputs):
+        sizes.update(zip(sub, x.shape))
+    contracted = []
+    for sub in ins:
+        contracted += [c for c in sub if c not in out and c not in contracted]
+    position = {c: i for i, c in enumerate(list(out) + contracted)}
+
+    def product(idx):
+        return _times(node.dtype).join(
+            v.read(tuple(idx[position[c]] for c in sub)) for sub, v in zip(ins, ops))
+
+    return _contract(gen, node, product, len(out), tuple(sizes[c] for c in contracted))
+
+
+# --- np.linalg, one matrix at a time ------------------------------------------------------------
+
+
+def _linalg(gen, node, ops, call, store):
+    """dest[batch..., ...] from ``call(matrix expressions)``; ``store(dest_prefix, result)`` gives
+    the assignment lines."""
+    mats = [gen.realize(v, x.dtype)[0] for v, x in zip(ops, node.inputs)]
+    first = node.inputs[0]
+    batch = first.shape[:-2]
+    for x in node.inputs[1:]:
+        if x.ndim > 2 and len(x.shape[:-2]) > len(batch):
+            batch = x.shape[:-2]
+    batch = node.shape[:len(batch)] if batch else ()
+    if node.shape == ():
+        name = gen.var(node)
+        gen.line(f"{name} = {call(mats)}{gen.comment(node)}")
+        return Value((), scalar=name, outer=not gen.inner)
+    dest = gen.alloc(node)
+
+    def lines(idx):
+        subs = [_sub(m, broadcast_index(x.shape[:-2], batch, idx) if x.ndim > 2 else ())
+                for m, x in zip(mats, node.inputs)]
+        return [f"# {gen.labels[node.serial]} {node.op}"] + store(dest, idx, call(subs))
+
+    _batch_loops(gen, batch, lines)
+    return dest
+
+
+def _assign(dest, idx, rest, value):
+    return f"{dest.read(tuple(idx) + rest)} = {value}"
+
+
+def _simple(fn, rest):
+    def lower(gen, node, ops):
+        return _linalg(gen, node, ops, lambda m: f"{fn}({', '.join(m)})",
+                       lambda d, idx, v: [_assign(d, idx, rest, v)])
+    return lower
+
+
+def _slogdet(gen, node, ops):
+    sign, logabs = gen.name("sign"), gen.name("logabsdet")
+
+    def store(d, idx, v):
+        return [f"{sign}, {logabs} = {v}", _assign(d, idx, ("0",), sign), _assign(d, idx, ("1",), logabs)]
+
+    return _linalg(gen, node, ops, lambda m: f"np.linalg.slogdet({m[0]})", store)
+
+
+def _eigh(gen, node, ops):
+    w, q = gen.name("w"), gen.name("q")
+
+    def store(d, idx, v):
+        return [f"{w}, {q} = {v}", _assign(d, idx, ("0", ":"), w), _assign(d, idx, ("1:", ":"), q)]
+
+    return _linalg(gen, node, ops, lambda m: f"np.linalg.eigh({m[0]})", store)
+
+
+def _svd(gen, node, ops):
+    m = node.inputs[0].shape[-2]
+    u, s, vh = gen.name("u"), gen.name("s"), gen.name("vh")
+
+    def store(d, idx, v):
+        return [f"{u}, {s}, {vh} = {v}", _assign(d, idx, (f":{m}", ":"), u),
+                _assign(d, idx, (str(m), ":"), s), _assign(d, idx, (f"{m + 1}:", ":"), f"{vh}.T")]
+
+    return _linalg(gen, node, ops, lambda mats: f"np.linalg.svd({mats[0]}, full_matrices=False)", store)
+
+
+def _solve(gen, node, ops):
+    rest = (":",) if node.inputs[1].ndim == 1 else (":", ":")
+    return _simple("np.linalg.solve", rest)(gen, node, ops)
+
+
+def _det(gen, node, ops):
+    return _simple("np.linalg.det", ())(gen, node, ops)
+
+
+STATEMENTS = {
+    "matmul": _matmul,
+    "einsum": _einsum,
+    "inv": _simple("np.linalg.inv", (":", ":")),
+    "solve": _solve,
+    "det": _det,
+    "slogdet": _slogdet,
+    "cholesky": _simple("np.linalg.cholesky", (":", ":")),
+    "eigh": _eigh,
+    "eigvalsh": _simple("np.linalg.eigvalsh", (":",)),
+    "svd": _svd,
+}

@@ -1,0 +1,343 @@
+"""The numba backend against the numpy backend (the reference): every op of the op table, the
+notes' examples with their gradient and HVP graphs, random graphs, batch evaluation, the on-disk
+cache, and the shape of the generated code (fusion, BLAS layouts).
+
+numba compiles are the cost here, so checks are batched: one graph holds several random
+instances of every op, and compiled kernels come from the on-disk cache on later runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from graphgen import random_graphs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba.core.errors import NumbaPerformanceWarning
+from optable import OPS, sample
+
+import graphc as gc
+from graphc.backend_registry import get_backend
+from graphc.backends import numba_lowering
+from graphc.backends.numba_codegen import PARALLEL_MIN_SIZE
+from graphc.examples import all_examples
+from graphc.ops import PRIMITIVES
+
+ROOT = Path(__file__).resolve().parents[1]
+TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=3e-5, atol=3e-6)}
+
+
+def both(graph, inputs, batch=()):
+    """Outputs of the numba and the numpy backend, as lists, for the same inputs."""
+    out = []
+    for backend in ("numba", "numpy"):
+        res = gc.compile(graph, backend=backend, batch=batch)(**inputs)
+        out.append(list(res.values()) if isinstance(res, dict) else list(res))
+    return out
+
+
+def assert_agree(graph, inputs, dtype="float64", batch=()):
+    got, expected = both(graph, inputs, batch)
+    labels = graph.output_names or range(len(graph.outputs))
+    for label, g, e, node in zip(labels, got, expected, graph.outputs):
+        assert g.shape == e.shape, (label, g.shape, e.shape)
+        assert g.dtype == e.dtype == node.dtype, (label, g.dtype, e.dtype)
+        np.testing.assert_allclose(g, e, err_msg=str(label), **TOL[dtype])
+
+
+# --- the lowering table -------------------------------------------------------------------------
+
+
+def test_every_registered_primitive_has_exactly_one_lowering():
+    assert set(numba_lowering.LOWERING) == set(PRIMITIVES)
+
+
+def test_a_graph_with_an_op_missing_from_the_table_is_refused_naming_the_op():
+    x = gc.placeholder("x", (3,))
+    graph = gc.Graph([x], [gc.tanh(x, name="h")])
+    table = {op: low for op, low in numba_lowering.LOWERING.items() if op != "tanh"}
+    with pytest.raises(gc.BackendError, match=r"cannot lower op\(s\) \['tanh'\].*node h"):
+        numba_lowering.check_lowerable(graph, table)
+
+
+# --- every op of the op table, float64 and float32 ----------------------------------------------
+
+
+def _op_table_graph(data, dtype, per_op=2):
+    """One graph holding ``per_op`` random instances of every op of the table."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    inputs, outputs, values = [], {}, {}
+    for spec in OPS:
+        for j in range(per_op):
+            shapes, attrs = data.draw(spec.shapes)
+            xs = [gc.placeholder(f"{spec.name}{j}_x{i}", s, dtype) for i, s in enumerate(shapes)]
+            outputs[f"{spec.name}{j}"] = spec.build(*xs, **attrs)
+            inputs += xs
+            drawn = sample(spec, shapes, rng, np.dtype(dtype))
+            values.update({f"{spec.name}{j}_{k}": v for k, v in drawn.items()})
+    return gc.Graph(inputs, outputs), values, rng
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@settings(max_examples=1)
+@given(data=st.data())
+def test_every_op_agrees_with_numpy(dtype, data):
+    graph, values, _ = _op_table_graph(data, dtype, per_op=2 if dtype == "float64" else 1)
+    assert_agree(graph, values, dtype)
+
+
+@settings(max_examples=1)
+@given(data=st.data())
+def test_gradient_of_every_op_agrees_with_numpy(data):
+    graph, values, rng = _op_table_graph(data, "float64", per_op=1)
+    loss = None
+    for out in graph.outputs:  # a random linear functional of each output
+        term = gc.sum(out * gc.constant(rng.normal(size=out.shape)))
+        loss = term if loss is None else loss + term
+    assert_agree(gc.grad(gc.Graph(graph.inputs, [loss])), values)
+
+
+# --- the notes' examples, their gradients and HVPs ----------------------------------------------
+
+
+@pytest.mark.parametrize("example", all_examples(), ids=lambda e: e.name)
+def test_examples_gradients_and_hvps_agree_with_numpy(example):
+    inputs = example.inputs(np.random.default_rng(0))
+    w = inputs[example.wrt]
+    h = gc.hvp(example.graph, example.wrt)
+    direction = np.random.default_rng(1).normal(size=np.shape(w))
+    for graph, values in ((example.graph, inputs), (gc.grad(example.graph, example.wrt), inputs),
+                          (h, {**inputs, "direction": direction})):
+        assert_agree(graph, values)
+    if example.hessian is not None:  # and against the notes' closed form
+        res = gc.compile(h, backend="numba")(**inputs, direction=direction)
+        (hv,) = res.values() if isinstance(res, dict) else res
+        np.testing.assert_allclose(hv, example.hessian(**inputs) @ direction, rtol=1e-10)
+
+
+@settings(max_examples=6)
+@given(drawn=random_graphs(max_steps=10), seed=st.integers(0, 2**16))
+def test_random_graphs_agree_with_numpy(drawn, seed):
+    graph, draw_inputs = drawn
+    assert_agree(graph, draw_inputs(np.random.default_rng(seed)))
+
+
+def test_linear_algebra_ops_agree_with_numpy():
+    rng = np.random.default_rng(3)
+    a = gc.placeholder("a", (2, 4, 4))
+    b = gc.placeholder("b", (4, 3))
+    m = gc.placeholder("m", (5, 3))
+    spd = a @ gc.matrix_transpose(a) + 4.0 * gc.constant(np.eye(4))
+    w, v = gc.eigh(spd)
+    outputs = {
+        "inv": gc.inv(spd), "solve": gc.solve(spd, b), "det": gc.det(spd),
+        "logdet": gc.slogdet(spd)[1], "chol": gc.cholesky(spd), "eigvals": w,
+        "eigvec_abs": gc.abs(v), "eigvalsh": gc.eigvalsh(spd), "svdvals": gc.svdvals(m),
+        "trace": gc.trace(spd, axis1=-2, axis2=-1), "diag": gc.diag(b[:3, :3]),
+        "einsum": gc.einsum("bij,jk->bik", spd, b), "norm": gc.norm(m),
+        "solve_vec": gc.solve(spd[0], b[:, 0]),
+    }
+    graph = gc.Graph([a, b, m], outputs)
+    values = {"a": rng.normal(size=(2, 4, 4)), "b": rng.normal(size=(4, 3)), "m": rng.normal(size=(5, 3))}
+    assert_agree(graph, values)
+    f = gc.Graph([a, b, m], [gc.sum(gc.slogdet(spd)[1]) + gc.sum(gc.solve(spd, b)) + gc.sum(gc.svdvals(m))])
+    assert_agree(gc.grad(f), values)
+
+
+def test_integer_and_boolean_graphs_agree_with_numpy():
+    i = gc.placeholder("i", (3, 4), "int64")
+    j = gc.placeholder("j", (4, 2), "int32")
+    outputs = {"matmul": i @ gc.cast(j, "int64"), "sum": gc.sum(i, axis=1), "max": gc.max(i, axis=0),
+               "cmp": gc.where(i > 2, i, -i), "bool_any": gc.max(i > 5), "mean": gc.mean(j)}
+    values = {"i": np.arange(12).reshape(3, 4) - 4, "j": np.arange(8, dtype=np.int32).reshape(4, 2)}
+    assert_agree(gc.Graph([i, j], outputs), values)
+
+
+# --- the generated code ---------------------------------------------------------------------------
+
+
+def test_an_elementwise_chain_and_its_sum_are_one_loop_without_temporaries():
+    x = gc.placeholder("x", (100,))
+    y = gc.placeholder("y", (100,))
+    f = gc.sum(gc.exp(x) * y + 1.0)
+    graph = gc.Graph([x, y], [f])
+    backend = get_backend("numba")
+    (group,) = backend.fusion_groups(graph)
+    assert [n.op for n in group] == ["exp", "mul", "add", "sum"]
+    source = backend.source(graph)
+    assert source.count("for i0 in") == 1 and "np.empty" not in source, source
+    assert "def kernel(in_x, in_y)" in source and "@numba.njit(" in source
+    assert gc.compile(graph, backend="numba").source == source
+
+
+def test_broadcasting_is_read_in_place_and_results_written_once():
+    x = gc.placeholder("x", (30,))
+    y = gc.placeholder("y", (20,))
+    z = gc.tanh((x[:, None] + y[None, :]) * 2.0)
+    graph = gc.Graph([x, y], [z])
+    groups = get_backend("numba").fusion_groups(graph)
+    assert [[n.op for n in g] for g in groups] == [["add", "mul", "tanh"]]
+    source = get_backend("numba").source(graph)
+    assert source.count("np.empty") == 1 and "in_x[i0]" in source and "in_y[i1]" in source, source
+    assert_agree(graph, {"x": np.linspace(-1, 1, 30), "y": np.linspace(0, 2, 20)})
+
+
+def test_transposed_and_batched_matmuls_keep_known_layouts():
+    """np.dot must see C or F arrays: a layout-'A' view would make numba warn and loop slowly."""
+    a = gc.placeholder("a", (6, 5))
+    b = gc.placeholder("b", (6, 4))
+    c = gc.placeholder("c", (3, 5, 6))
+    outputs = [a.T @ b, b.T @ a, c @ a, gc.matrix_transpose(c) @ b[:5, :], a[:, 1:].T @ b]
+    graph = gc.Graph([a, b, c], outputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumbaPerformanceWarning)
+        kernel = get_backend("numba").compile(graph, cache=False)
+    assert "in_a.T" in kernel.source and "in_b.T" in kernel.source
+    rng = np.random.default_rng(0)
+    values = {"a": rng.normal(size=(6, 5)), "b": rng.normal(size=(6, 4)), "c": rng.normal(size=(3, 5, 6))}
+    got = kernel([values["a"], values["b"], values["c"]])
+    expected = gc.compile(graph, backend="numpy")(**values)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def test_large_loops_run_in_parallel_and_agree():
+    n = PARALLEL_MIN_SIZE // 64
+    x = gc.placeholder("x", (n, 128))
+    b = gc.placeholder("b", (128,))
+    h = gc.tanh(x + b)
+    graph = gc.Graph([x, b], {"h": h, "total": gc.sum(h * h), "cols": gc.sum(h, axis=0),
+                              "colmax": gc.max(h, axis=0), "rowmin": gc.min(h, axis=1)})
+    source = get_backend("numba").source(graph)
+    assert "prange(" in source and "parallel=True" in source
+    assert source.count("for i1 in range(128)") == 1, source  # one pass: h and all four reductions
+    rng = np.random.default_rng(0)
+    assert_agree(graph, {"x": rng.normal(size=(n, 128)), "b": rng.normal(size=128)})
+
+
+def test_outputs_never_alias_inputs_or_constants():
+    x = gc.placeholder("x", (2, 3))
+    c = gc.constant(np.ones((3, 2)))
+    graph = gc.Graph([x], {"same": gc.stop_gradient(x), "t": x.T, "r": gc.reshape(x, (6,)), "c": c})
+    value = np.arange(6.0).reshape(2, 3)
+    out = gc.compile(graph, backend="numba")(x=value)
+    out["same"][0, 0] = out["r"][1] = out["c"][0, 0] = 99.0
+    assert value[0, 0] == 0.0 and value[0, 1] == 1.0
+    np.testing.assert_array_equal(gc.compile(graph, backend="numba")(x=value)["c"], np.ones((3, 2)))
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+def test_unknown_or_malformed_options_raise_backend_error():
+    graph = gc.Graph([x := gc.placeholder("x")], [x * 2.0])
+    with pytest.raises(gc.BackendError, match=r"does not take option\(s\) \['fastmath'\]"):
+        gc.compile(graph, backend="numba", fastmath=True)
+    with pytest.raises(gc.BackendError, match="parallel= must be True or False"):
+        gc.compile(graph, backend="numba", parallel="yes")
+
+
+def test_a_singular_matrix_raises_graph_error_not_a_numba_traceback():
+    a = gc.placeholder("a", (2, 2))
+    run = gc.compile(gc.Graph([a], [gc.inv(a)]), backend="numba")
+    with pytest.raises(gc.GraphError, match="numba kernel .* failed"):
+        run(a=np.zeros((2, 2)))
+
+
+# --- batch evaluation -------------------------------------------------------------------------------
+
+
+def _loop_reference(graph, inputs, batch):
+    """The batch semantics by definition: one single-sample numba call per sample, stacked."""
+    single = gc.compile(graph, backend="numba")
+    size = len(inputs[batch[0]])
+    rows = []
+    for k in range(size):
+        res = single(**{n: v[k] if n in batch else v for n, v in inputs.items()})
+        rows.append(list(res.values()) if isinstance(res, dict) else list(res))
+    return [np.stack([r[i] for r in rows]) for i in range(len(rows[0]))]
+
+
+BATCH_CASES = {
+    "forward": lambda: (all_examples()[0].graph, ("x", "c")),
+    "gradient": lambda: (gc.grad(all_examples()[4].graph), ("w", "x", "t")),
+    "hvp": lambda: (gc.hvp(all_examples()[1].graph, "x"), ("x", "direction")),
+    "per-sample matrices": lambda: (gc.grad(all_examples()[2].graph, "X"), ("A",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BATCH_CASES))
+def test_batch_equals_a_loop_of_single_sample_calls(case):
+    graph, batch = BATCH_CASES[case]()
+    rng = np.random.default_rng(5)
+    size = 7
+    inputs = {}
+    for p in graph.inputs:
+        name = p.attrs["name"]
+        shape = ((size,) if name in batch else ()) + p.shape
+        inputs[name] = rng.normal(size=shape)
+    if case == "hvp":  # ln(xᵀAx) needs xᵀAx > 0: a positive definite A
+        inputs["A"] = inputs["A"] @ inputs["A"].T + 4 * np.eye(len(inputs["A"]))
+    got, by_numpy = both(graph, inputs, batch)
+    expected = _loop_reference(graph, inputs, batch)
+    for g, n, e in zip(got, by_numpy, expected):
+        assert g.shape == e.shape == (size,) + g.shape[1:]
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(n, e, rtol=1e-12, atol=1e-14)
+
+
+def test_batch_computes_shared_work_once_outside_the_sample_loop():
+    x = gc.placeholder("x", (3,))
+    A = gc.placeholder("A", (3, 3))
+    graph = gc.Graph([x, A], [gc.sum(gc.exp(A) @ x)])
+    source = get_backend("numba").source(graph, batch=("x",))
+    before_loop = source.split("for k in prange")[0]
+    assert "math.exp(in_A" in before_loop and "np.dot" not in before_loop, source
+
+
+# --- the on-disk cache --------------------------------------------------------------------------
+
+SCRIPT = textwrap.dedent("""
+    import json, sys, numpy as np, graphc as gc
+    scale = float(sys.argv[1])
+    x = gc.placeholder("x", (4,))
+    graph = gc.Graph([x], [gc.sum(gc.tanh(x * scale) ** 2)])
+    compiled = gc.compile(graph, backend="numba")
+    k = compiled.kernel
+    print(json.dumps({"hit": k.cache_hit, "misses": sum(k.dispatcher.stats.cache_misses.values()),
+                      "seconds": k.compile_seconds, "value": float(compiled(x=np.arange(4.0))[0]),
+                      "path": str(k.path)}))
+""")
+
+
+def _run_script(cache, scale):
+    env = {**os.environ, "GRAPHC_CACHE_DIR": str(cache)}
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(scale)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _result(proc):
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_second_process_loads_the_kernel_without_compiling(tmp_path):
+    first, second = _run_script(tmp_path, 2.0), _run_script(tmp_path, 2.0)  # concurrently
+    first, second = _result(first), _result(second)
+    expected = float(np.sum(np.tanh(np.arange(4.0) * 2.0) ** 2))
+    assert first["value"] == pytest.approx(expected) and second["value"] == pytest.approx(expected)
+    assert first["path"] == second["path"]
+    assert not list(tmp_path.glob("numba/*.tmp")), "a temporary file was left behind"
+    warm = _result(_run_script(tmp_path, 2.0))
+    assert warm["hit"] and warm["misses"] == 0 and warm["value"] == first["value"]
+    changed = _result(_run_script(tmp_path, 3.0))  # another constant: another graph
+    assert not changed["hit"] and changed["path"] != first["path"]
+    assert changed["value"] == pytest.approx(float(np.sum(np.tanh(np.arange(4.0) * 3.0) ** 2)))
