@@ -7,11 +7,16 @@ import numpy as np
 from .ir import Graph, Node
 
 
+def printable(text: str) -> str:
+    """User text on one line: newlines and other control characters escaped as in Python."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def node_labels(graph: Graph) -> dict[int, str]:
     """serial -> ``%name`` for placeholders, ``%i`` (position in the graph) for the rest."""
     labels = {}
     for i, n in enumerate(graph.nodes):
-        labels[n.serial] = f"%{n.attrs['name']}" if n.op == "placeholder" else f"%{i}"
+        labels[n.serial] = f"%{printable(n.attrs['name'])}" if n.op == "placeholder" else f"%{i}"
     return labels
 
 
@@ -19,7 +24,7 @@ def _format_attr(value) -> str:
     if isinstance(value, tuple):
         return "(" + ",".join(_format_attr(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, str):
-        return repr(value)
+        return repr(value)  # quoted and escaped
     return str(value)
 
 
@@ -46,9 +51,9 @@ def format_node(node: Node, labels: dict[int, str]) -> str:
         rhs = f"{node.op}({args}){attr_text}"
     comment = []
     if node.meta.name and node.op != "placeholder":
-        comment.append(repr(node.meta.name)[1:-1])
+        comment.append(printable(node.meta.name))
     if node.meta.scope:
-        comment.append("/".join(node.meta.scope))
+        comment.append("/".join(printable(s) for s in node.meta.scope))
     if node.meta.role != "primal":
         comment.append(node.meta.rule or node.meta.role)
     text = f"{lhs} = {rhs} : {node.type_string}"
@@ -60,13 +65,15 @@ def format_node(node: Node, labels: dict[int, str]) -> str:
 def format_graph(graph: Graph) -> str:
     labels = node_labels(graph)
     head = ", ".join(f"{labels[p.serial]}: {p.type_string}" for p in graph.inputs)
-    lines = [f"graph {graph.name or ''}({head}) {{".replace("graph (", "graph(")]
+    title = f"graph {printable(graph.name)}" if graph.name else "graph"
+    lines = [f"{title}({head}) {{"]
     for n in graph.nodes:
         if n.op == "placeholder":
             continue
         lines.append("  " + format_node(n, labels))
     if graph.output_names:
-        outs = ", ".join(f"{k}={labels[o.serial]}" for k, o in zip(graph.output_names, graph.outputs))
+        outs = ", ".join(f"{printable(k)}={labels[o.serial]}"
+                         for k, o in zip(graph.output_names, graph.outputs))
     else:
         outs = ", ".join(labels[o.serial] for o in graph.outputs)
     lines.append(f"  return {outs}")
