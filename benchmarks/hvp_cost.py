@@ -11,23 +11,12 @@ gradient costs at most ~4x the forward pass, an HVP a small constant times it.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from functools import partial
 
 import numpy as np
+from timing import median_seconds
 
 import graphc as gc
-
-
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm up (allocations, BLAS threads)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def _sigmoid(t):
@@ -146,15 +135,15 @@ def main(argv=None):
             np.testing.assert_allclose(h(**inputs, direction=v)["hvp_" + wrt], hvp_np(**inputs, v=v),
                                        rtol=1e-7, atol=1e-12)
         t = {
-            "fwd": median_time(partial(forward, **inputs), args.repeat),
-            "grad": median_time(partial(gradient, **inputs), args.repeat),
-            "fwd-rev": median_time(partial(hvps["fwd-rev"], **inputs, direction=v), args.repeat),
-            "rev-rev": median_time(partial(hvps["rev-rev"], **inputs, direction=v), args.repeat),
+            "fwd": median_seconds(partial(forward, **inputs), args.repeat),
+            "grad": median_seconds(partial(gradient, **inputs), args.repeat),
+            "fwd-rev": median_seconds(partial(hvps["fwd-rev"], **inputs, direction=v), args.repeat),
+            "rev-rev": median_seconds(partial(hvps["rev-rev"], **inputs, direction=v), args.repeat),
         }
         hand = {
-            "fwd": median_time(partial(fwd_np, **inputs), args.repeat),
-            "grad": median_time(partial(grad_np, **inputs), args.repeat),
-            "hvp": median_time(partial(hvp_np, **inputs, v=v), args.repeat),
+            "fwd": median_seconds(partial(fwd_np, **inputs), args.repeat),
+            "grad": median_seconds(partial(grad_np, **inputs), args.repeat),
+            "hvp": median_seconds(partial(hvp_np, **inputs, v=v), args.repeat),
         }
         rows.append((name, t, hand))
     header = (f"{'problem':<20} {'fwd ms':>8} {'grad/fwd':>8} {'hvp fwd-rev/fwd':>15} "
