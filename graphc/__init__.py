@@ -11,10 +11,11 @@ passes, and run any graph on a backend::
     gc.compile(g)(x=[0.0, 1.0, 2.0])
 """
 
-from . import ops  # noqa: F401 - declares the primitives
+from . import (
+    linalg,
+    ops,  # noqa: F401 - declares the primitives
+)
 from .adjoint import adjoints, grad, vjp
-from .forward import jvp
-from .hvp import hessian, hvp, jacobian, taylor
 from .backend_registry import list_backends, register_backend
 from .builder import (
     abs,
@@ -73,7 +74,6 @@ from .builder import (
     where,
     zeros_like,
 )
-from . import linalg
 from .compile import CompiledGraph, compile
 from .errors import (
     BackendError,
@@ -84,6 +84,8 @@ from .errors import (
     SerializationError,
     ShapeError,
 )
+from .forward import jvp
+from .hvp import hessian, hvp, jacobian, taylor
 from .ir import Graph, Location, Meta, Node, provenance, scope
 from .linalg import (
     cholesky,
@@ -102,6 +104,9 @@ from .linalg import (
     svdvals,
     trace,
 )
+from .pipeline import Stage, trace_pipeline
+from .rewrite import optimize
+from .serialize import load, save
 
 __version__ = "0.1.0"
 

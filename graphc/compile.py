@@ -15,6 +15,11 @@ from .errors import GraphTypeError, InputError
 from .ir import Graph
 
 
+def is_dask_array(value) -> bool:
+    """Duck-typed, so graphc never imports Dask unless Dask arrays are passed in."""
+    return hasattr(value, "__dask_graph__") and hasattr(value, "chunks") and hasattr(value, "dtype")
+
+
 def _describe(arr) -> str:
     if isinstance(arr, np.ndarray):
         return f"an array {type_string(arr.shape, arr.dtype)}"
@@ -60,7 +65,8 @@ class CompiledGraph:
         """The generated source code, for backends that generate code."""
         return getattr(self.kernel, "source", None)
 
-    def _collect(self, args, kwargs) -> list[np.ndarray]:
+    def _gather(self, args, kwargs) -> dict:
+        """Inputs by name, from positional and keyword arguments; names checked."""
         names = self.input_names
         if len(args) > len(names):
             raise InputError(
@@ -76,6 +82,9 @@ class CompiledGraph:
         missing = [n for n in names if n not in given]
         if missing:
             raise InputError(f"missing input(s) {missing}; the graph's inputs are {list(names)}")
+        return given
+
+    def _check(self, given: dict) -> list[np.ndarray]:
         arrays = [check_input(p, given[p.attrs["name"]], batch=p.attrs["name"] in self.batch)
                   for p in self.graph.inputs]
         if self.batch:
@@ -91,18 +100,25 @@ class CompiledGraph:
         if len(args) == 1 and not kwargs and isinstance(args[0], Mapping) and len(self.input_names) != 1:
             kwargs = dict(args[0])
             args = ()
-        arrays = self._collect(args, kwargs)
-        results = self.kernel(arrays)
+        given = self._gather(args, kwargs)
+        if self.batch and any(is_dask_array(v) for v in given.values()):
+            from .dask_batch import evaluate
+
+            return evaluate(self, given)  # Dask arrays in, Dask arrays out
+        results = self.kernel(self._check(given))
         if self.graph.output_names is not None:
             return dict(zip(self.graph.output_names, results))
         return tuple(results)
 
 
-def compile(graph: Graph, backend: str = "numpy", batch=(), **options) -> CompiledGraph:  # noqa: A001
+def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool = True,  # noqa: A001
+            **options) -> CompiledGraph:
     """Compile ``graph`` with the named backend (:func:`gc.list_backends` names them).
 
     ``batch`` names inputs that take one extra leading axis (the same length B for all of them);
     every output then gains that leading axis. Other inputs are shared across the batch.
+    ``optimize`` runs :func:`gc.optimize` first (same inputs, outputs and output names; results
+    equal up to floating-point rounding); ``optimize=False`` compiles the graph as it is.
     """
     from .backend_registry import get_backend
 
@@ -114,5 +130,9 @@ def compile(graph: Graph, backend: str = "numpy", batch=(), **options) -> Compil
     for name in batch:
         graph.input(name)  # raises GraphError naming the inputs when unknown
     impl = get_backend(backend)
+    if optimize:
+        from .rewrite import optimize as optimize_graph
+
+        graph = optimize_graph(graph)
     kernel = impl.compile(graph, batch=batch, **options)
     return CompiledGraph(graph, impl, kernel, batch)

@@ -428,3 +428,31 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph {self.name or ''} with {len(self)} nodes, inputs {list(self.input_names)}>"
+
+    # --- files (graphc.serialize) ------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The graph in graphc's JSON format (docs/graph-format.md)."""
+        from .serialize import to_json
+
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Graph:
+        """The graph stored in ``text`` (SerializationError naming the JSON path when it is wrong)."""
+        from .serialize import from_json
+
+        return from_json(text)
+
+    # --- Jupyter (graphc.viz) ----------------------------------------------------------------
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Jupyter shows the graph as a picture, or as its listing when graphviz's dot is missing."""
+        from graphc.viz.jupyter import mimebundle
+
+        return mimebundle(self, include, exclude)
+
+    def _repr_svg_(self) -> str | None:
+        from graphc.viz.jupyter import svg
+
+        return svg(self)

@@ -20,12 +20,15 @@ def test_no_command_prints_help_and_fails(capsys):
     assert "usage: graphc" in capsys.readouterr().out
 
 
-def test_demo_prints_every_example_and_passes(capsys):
+def test_demo_prints_every_example_and_passes(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the demo writes its pictures into ./graphc-demo
     assert cli.main(["demo"]) == 0
     out = capsys.readouterr().out
     for name in ("quadratic", "log_quadratic", "frobenius_residual", "logistic_least_squares"):
         assert name in out
     assert "all checks passed" in out
+    assert (tmp_path / "graphc-demo" / "index.html").is_file()
+    assert (tmp_path / "graphc-demo" / "logistic_least_squares" / "backprop.html").is_file()
 
 
 def test_demo_backprop_table_matches_the_hand_computed_column():
