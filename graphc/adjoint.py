@@ -15,7 +15,7 @@ from . import builder as gc
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
 from .ir import Graph, Node, provenance, where
-from .ops.core import primitive
+from .ops.core import check_rule_result, primitive
 
 
 def resolve_wrt(graph: Graph, wrt, what: str = "differentiate") -> list[Node]:
@@ -99,11 +99,7 @@ def backpropagate(graph: Graph, output: Node, seed: Node, wrt: list[Node]) -> di
                 c = rule(total, node, *node.inputs, **node.attrs, **extra)
             if c is None:
                 continue
-            if c.shape != operand.shape or c.dtype != operand.dtype:
-                raise GraphError(
-                    f"internal error: the VJP rule of {node.op} (operand {i}) built "
-                    f"{c.type_string} for an operand of type {operand.type_string}"
-                )
+            check_rule_result(c, operand, f"VJP {node.op}[{i}]")
             pending.setdefault(operand.serial, []).append(c)
     return adjoints
 

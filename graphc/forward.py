@@ -13,7 +13,7 @@ from .adjoint import extend_outputs, resolve_wrt
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
 from .ir import Graph, Node, provenance
-from .ops.core import primitive
+from .ops.core import check_rule_result, primitive
 
 
 def _tangent_names(wrt_nodes: list[Node], tangents) -> list[str]:
@@ -56,11 +56,7 @@ def push_tangents(graph: Graph, tangents: dict[int, Node]) -> dict[int, Node]:
                     total = part if total is None else gc.add(total, part)
         if total is None:
             continue
-        if total.shape != node.shape or total.dtype != node.dtype:
-            raise GraphError(
-                f"internal error: the JVP rule of {node.op} built {total.type_string} for a node of "
-                f"type {node.type_string}"
-            )
+        check_rule_result(total, node, f"JVP {node.op}")
         if total.meta.tangent_of is None:
             total._annotate(tangent_of=node)
         tangents[node.serial] = total

@@ -113,3 +113,12 @@ def bind(op: str, inputs: Sequence[Node], attrs: dict | None = None, *, name=Non
     except TypeError as exc:  # an attribute missing or unexpected: only reachable from files / raw IR
         raise GraphError(f"{op}: bad attributes {sorted(attrs)}: {exc}{where(meta)}") from None
     return Node(op, inputs, attrs, shape, dtype, meta, value=value)
+
+
+def check_rule_result(built: Node, like: Node, rule: str) -> None:
+    """A derivative rule must build a value of exactly the type of the one it stands for."""
+    if built.shape != like.shape or built.dtype != like.dtype:
+        raise GraphError(
+            f"internal error: the {rule} rule built {built.type_string} for a value of type "
+            f"{like.type_string}"
+        )
