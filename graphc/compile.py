@@ -28,6 +28,10 @@ def _describe(arr) -> str:
 
 def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
     """``value`` as an array of the placeholder's dtype, or InputError saying what was expected."""
+    if type(value) is np.ndarray and value.dtype == placeholder.dtype:  # the common case, fast
+        shape = value.shape[1:] if batch and value.ndim else value.shape
+        if shape == placeholder.shape and (value.ndim == len(shape) + batch):
+            return value
     name = placeholder.attrs["name"]
     expected = type_string(placeholder.shape, placeholder.dtype)
     if batch:
