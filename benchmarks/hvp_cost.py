@@ -43,7 +43,7 @@ def main(argv=None):
         for got, expected in zip(gradient(**inputs), grad_np(*hand_args)):
             np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-12)
         for h in hvps.values():
-            np.testing.assert_allclose(h(**inputs, direction=v)[0], hvp_np(*hand_args, v),
+            np.testing.assert_allclose(h(**inputs, direction=v)[f"hvp_{first}"], hvp_np(*hand_args, v),
                                        rtol=1e-7, atol=1e-12)
         t = {
             "fwd": median_seconds(partial(forward, **inputs), args.repeat),

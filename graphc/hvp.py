@@ -35,10 +35,10 @@ def hvp(graph: Graph, wrt=None, output=0, direction: str = "direction", mode: st
     * ``"fwd-rev"`` (the default) — the JVP of the gradient graph in direction v.
 
     fwd-rev is the default because it is the faster of the two where speed matters, on the MLP
-    loss of ``benchmarks/hvp_cost.py`` (1.95x the forward time against 2.02x, numpy backend,
+    loss of ``benchmarks/hvp_cost.py`` (1.78x the forward time against 2.06x, numpy backend,
     quiet machine), and it is the construction whose cost does not grow with a second reverse
     sweep over the whole forward-plus-adjoint graph. On the notes' small examples the two are
-    within 20% and rev-rev is sometimes ahead (1.7-3.0x forward against 2.1-3.1x) although its
+    within 20% and rev-rev is a few percent ahead (1.6-3.1x forward against 1.65-3.1x) although its
     optimized graphs are as large or larger (24 nodes against 22 for ln(xᵀAx), 28 against 24 for
     ||AX - B||_F): at sub-millisecond sizes per-call overhead and noise decide. Both are exact;
     pick with ``mode=``.
