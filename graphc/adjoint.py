@@ -9,8 +9,6 @@ result is an ordinary graph that can be differentiated again.
 
 from __future__ import annotations
 
-import networkx as nx
-
 from . import builder as gc
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
@@ -57,6 +55,8 @@ def resolve_wrt(graph: Graph, wrt, what: str = "differentiate") -> list[Node]:
 
 def on_path(graph: Graph, sources: list[Node], target: Node) -> set[int]:
     """Serials of float nodes lying on some path from a source to the target (both included)."""
+    import networkx as nx  # imported on first use: it is a third of graphc's import time
+
     dag = graph.nx
     downstream = {s.serial for s in sources}
     for s in sources:

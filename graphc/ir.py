@@ -22,7 +22,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-import networkx as nx
 import numpy as np
 
 from .dtypes import type_string
@@ -328,11 +327,13 @@ class Graph:
         return len(self._nodes)
 
     @property
-    def nx(self) -> nx.DiGraph:
+    def nx(self) -> networkx.DiGraph:  # noqa: F821 - imported lazily
         """The dependency DAG over node serial numbers (edges point from operand to consumer),
         for networkx's algorithms (reachability, paths, ...). Built on first use."""
         if self._dag is None:
-            dag = nx.DiGraph()
+            import networkx  # imported on first use: it is a third of graphc's import time
+
+            dag = networkx.DiGraph()
             dag.add_nodes_from(n.serial for n in self._nodes)
             dag.add_edges_from((i.serial, n.serial) for n in self._nodes for i in n.inputs)
             self._dag = dag

@@ -23,7 +23,6 @@ import secrets
 import zipfile
 from pathlib import Path
 
-import networkx as nx
 import numpy as np
 
 from .dtypes import SUPPORTED
@@ -621,6 +620,8 @@ _DEFAULT_META = Meta()
 def _check_order(inputs: list[list[int]]) -> None:
     """Operands must come before their users. Only a reference to a later node can close a cycle,
     so networkx is asked for the cycle only when such a reference exists."""
+    import networkx as nx  # imported on first use: it is a third of graphc's import time
+
     late = next(((i, j, k) for i, ks in enumerate(inputs) for j, k in enumerate(ks) if k >= i), None)
     if late is None:
         return
