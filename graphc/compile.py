@@ -26,31 +26,38 @@ def _describe(arr) -> str:
     return f"{type(arr).__name__} {arr!r}"[:80]
 
 
+def _expected(placeholder, batch: bool) -> str:
+    text = type_string(placeholder.shape, placeholder.dtype)
+    return f"a batch of {text} (one extra leading axis)" if batch else text
+
+
 def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
-    """``value`` as an array of the placeholder's dtype, or InputError saying what was expected."""
+    """``value`` as an array of the placeholder's dtype, or InputError saying what was expected.
+
+    Messages are only formatted when something is wrong: this runs on every call."""
     if type(value) is np.ndarray and value.dtype == placeholder.dtype:  # the common case, fast
         shape = value.shape[1:] if batch and value.ndim else value.shape
         if shape == placeholder.shape and (value.ndim == len(shape) + batch):
             return value
     name = placeholder.attrs["name"]
-    expected = type_string(placeholder.shape, placeholder.dtype)
-    if batch:
-        expected = f"a batch of {expected} (one extra leading axis)"
     try:
         arr = np.asarray(value)
     except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad input
-        raise InputError(f"input {name!r}: expected {expected}, got {_describe(value)} ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"input {name!r}: expected {expected}, got {_describe(arr)}")
-    if not np.can_cast(arr.dtype, placeholder.dtype, casting="safe"):
         raise InputError(
-            f"input {name!r}: expected dtype {placeholder.dtype} ({expected}), got {arr.dtype}, which "
-            f"does not convert to it without loss; cast it first (e.g. x.astype({str(placeholder.dtype)!r}))"
+            f"input {name!r}: expected {_expected(placeholder, batch)}, got {_describe(value)} ({exc})"
+        ) from None
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"input {name!r}: expected {_expected(placeholder, batch)}, got {_describe(arr)}")
+    if arr.dtype != placeholder.dtype and not np.can_cast(arr.dtype, placeholder.dtype, casting="safe"):
+        raise InputError(
+            f"input {name!r}: expected dtype {placeholder.dtype} ({_expected(placeholder, batch)}), got "
+            f"{arr.dtype}, which does not convert to it without loss; cast it first "
+            f"(e.g. x.astype({str(placeholder.dtype)!r}))"
         )
     shape_ok = arr.shape[1:] == placeholder.shape if batch else arr.shape == placeholder.shape
     if not shape_ok or (batch and arr.ndim == 0):
-        raise InputError(f"input {name!r}: expected {expected}, got {_describe(arr)}")
-    return np.asarray(arr, dtype=placeholder.dtype)
+        raise InputError(f"input {name!r}: expected {_expected(placeholder, batch)}, got {_describe(arr)}")
+    return arr if arr.dtype == placeholder.dtype else arr.astype(placeholder.dtype)
 
 
 class CompiledGraph:
