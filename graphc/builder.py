@@ -82,9 +82,6 @@ def _promote(*operands, floating: bool = False) -> list[Node]:
             except Exception as exc:  # noqa: BLE001 - report any conversion failure as a type error
                 raise GraphTypeError(f"cannot use {type(x).__name__} in a graph: {exc}") from None
     weak = [x for x in operands if _is_weak(x) and not isinstance(x, Node)]
-    for x in weak:
-        if isinstance(x, complex):
-            raise GraphTypeError("complex numbers are not supported")
     if strong:
         try:
             dt = np.result_type(*strong, *weak)
@@ -440,7 +437,7 @@ def getitem(x: Node, index) -> Node:
             f"too many indices for {x.type_string}: {x.ndim} dimensional, {consumed} were indexed"
             f"{_where_text(current_meta())}"
         )
-    if Ellipsis in [i for i in index if i is Ellipsis]:
+    if any(i is Ellipsis for i in index):
         pos = next(k for k, i in enumerate(index) if i is Ellipsis)
         index = index[:pos] + (slice(None),) * (x.ndim - consumed) + index[pos + 1 :]
     else:

@@ -16,7 +16,7 @@ from ..dtypes import is_float
 from ..errors import DTypeError
 from .core import defop
 from .rules import unbroadcast
-from .shapes import broadcast_shapes, same_dtype
+from .shapes import broadcast_shapes, require_float, same_dtype
 
 
 def _elementwise(name, lins, *, arity, float_only=True, result_dtype=None, doc=""):
@@ -24,8 +24,8 @@ def _elementwise(name, lins, *, arity, float_only=True, result_dtype=None, doc="
 
     def infer(*xs):
         dtype = same_dtype(*xs)
-        if float_only and not is_float(dtype):
-            raise DTypeError(f"needs a float operand, got {dtype} (the builder casts integers)")
+        if float_only:
+            require_float(dtype)
         return broadcast_shapes(*xs), np.dtype(result_dtype) if result_dtype else dtype
 
     vjps, jvps = [], []

@@ -8,7 +8,7 @@ from .. import linalg as la
 from ..errors import ShapeError
 from .core import defop
 from .rules import unbroadcast
-from .shapes import broadcast_shape_tuples, same_dtype
+from .shapes import broadcast_shape_tuples, require_float, same_dtype
 
 
 def _infer_matmul(a, b):
@@ -79,11 +79,7 @@ def _square(a, what):
 
 
 def _float_only(a):
-    from ..dtypes import is_float
-    from ..errors import DTypeError
-
-    if not is_float(a.dtype):
-        raise DTypeError(f"needs a float operand, got {a.dtype} (the builder casts integers)")
+    require_float(a.dtype)
 
 
 def _eye(n, dtype):

@@ -46,6 +46,12 @@ def same_dtype(*nodes):
     return nodes[0].dtype
 
 
+def require_float(dtype) -> None:
+    """Float-only ops refuse other dtypes (the builder casts integers before binding them)."""
+    if dtype.kind != "f":
+        raise DTypeError(f"needs a float operand, got {dtype} (the builder casts integers)")
+
+
 def normalize_axis(axis, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, int):
         raise GraphTypeError(f"axis must be an int, got {axis!r}")
