@@ -3,9 +3,10 @@
 For each problem: forward, value+gradient and Hessian-vector product, as median wall time per
 call through ``gc.compile(...)`` (the user-facing call, input checks included). Columns: the numpy
 backend, the numba backend, numpy written by hand with hand-derived gradient and HVP, and JAX
-``jit`` when JAX is installed (``uv sync --group bench``); ratios are against hand-written numpy,
-measured in the same run. Then the numba compile times (cold: compiled now; warm: loaded from the
-kernel cache by a new process) and the per-call overhead of a ~10-node scalar graph.
+``jit`` and PyTensor (default mode: C backend) when installed (``uv sync --group bench``); ratios
+are against hand-written numpy, measured in the same run. Then the numba compile times (cold:
+compiled now; warm: loaded from the kernel cache by a new process) and the per-call overhead of a
+~10-node scalar graph.
 
     uv run python benchmarks/numba_suite.py [--problems P1 P6] [--runs 7] [--no-warm]
 """
@@ -23,6 +24,7 @@ import time
 from functools import partial
 
 import numpy as np
+from pytensor_functions import check_against, pytensor_functions
 
 import graphc as gc
 
@@ -266,6 +268,7 @@ def run_problems(keys, runs):
     for key in keys:
         graphs, wrt, inputs, hand = graphs_of(key)
         jx = jax_functions(key)
+        ptf = pytensor_functions(key)
         v = np.random.default_rng(9).normal(size=np.shape(inputs[wrt]))
         for j, (kind, graph) in enumerate(graphs.items()):
             args = {**inputs, "direction": v} if kind == "hvp" else inputs
@@ -282,6 +285,9 @@ def run_problems(keys, runs):
             if jx is not None:
                 jargs = [np.asarray(a) for a in hand_args]
                 times["jax jit"] = median_time(partial(_block_call, jx[j], jargs), runs)
+            if ptf is not None:
+                check_against(ptf[j], hand[j], hand_args, f"{key} {kind}")
+                times["pytensor C"] = median_time(partial(ptf[j], *hand_args), runs)
             rows.append((key, kind, times))
             compile_rows.append((key, kind, cold))
             print(f"  measured {key} {kind}", file=sys.stderr, flush=True)
