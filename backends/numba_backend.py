@@ -19,12 +19,12 @@ What the generated code does:
 * matrix products use BLAS through ``np.dot`` and linear algebra ``np.linalg``
   (:mod:`.numba_statements`), always on C- or F-contiguous arrays so numba never takes its slow
   layout-'A' path; numba's performance warnings are left on;
-* large loops (at least ``PARALLEL_MIN_SIZE`` elements) run their outer axis with ``prange``;
+* large loops (estimated work at least ``PARALLEL_MIN_WORK``) run their outer axis with ``prange``;
   a reduction over that axis then keeps one partial result per block of rows, combined after
   the loop, so no two threads ever update one element. The function is compiled with
   ``parallel=True`` only when it has such a loop, since parallel compilation costs time;
-* 0-d constants and the 0-d ops of them are folded into literals; ``tanh`` is computed through
-  ``expm1`` (a helper of the generated module), faster than libm's ``tanh``;
+* 0-d constants and the 0-d ops of them are folded into literals; ``tanh`` is a helper of the
+  generated module that LLVM vectorizes (:mod:`.numba_tanh`), 2x faster than libm's;
 * ``batch=("x", ...)`` runs the per-sample body inside one ``for k in prange(n_batch)`` loop,
   reading ``in_x[k, ...]`` and writing outputs straight into ``out0[k, ...]``: no per-sample
   allocation except the intermediate arrays the graph itself needs; nodes that do not depend on
@@ -53,7 +53,7 @@ from numba import types
 from graphc.errors import BackendError, GraphError
 from graphc.ir import Graph, Node
 
-from . import numba_cache
+from . import numba_cache, numba_lapack, numba_tanh
 from .numba_codegen import Generator
 from .numba_lowering import LOWERING, check_lowerable
 
@@ -71,14 +71,8 @@ import numpy as np
 from numba import prange
 
 
-@numba.njit({helper})
-def tanh(v):
-    # tanh through expm1 of -2|v|: accurate to an ulp or two, and ~1.5x faster than libm's tanh
-    e = math.expm1(-2.0 * abs(v))
-    r = -e / (e + 2.0)
-    return r if v >= 0 else -r
-
-
+{tanh}
+{helpers}
 @numba.njit({decorator})
 '''
 
@@ -121,6 +115,8 @@ class NumbaKernel:
 
     ``source`` is the generated module; ``compile_seconds`` the time numba took to compile it,
     or to load it (``cache_hit``: from the disk cache, or compiled earlier in this process).
+    Large intermediate arrays live in a workspace (one 1-d array per dtype) that the kernel keeps
+    between calls, one per concurrent caller: ``workspace_bytes`` is its size.
     """
 
     def __init__(self, graph: Graph, gen: Generator, dispatcher, source: str, path, seconds, hit):
@@ -138,18 +134,30 @@ class NumbaKernel:
             else:
                 self._convert.append(_python_scalar if node.dtype in _PYTHON_TYPED else _scalar)
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
+        self._workspace_sizes = dict(gen.workspace)
+        self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
         self._scalar_out = [(i, o.dtype) for i, o in enumerate(graph.outputs)
                             if o.shape == () and not gen.batch]
+
+    @property
+    def workspace_bytes(self) -> int:
+        return sum(size * np.dtype(dtype).itemsize for dtype, size in self._workspace_sizes.items())
 
     def __call__(self, arrays):
         args = [conv(a) for conv, a in zip(self._convert, arrays)]
         try:
-            results = list(self.dispatcher(*args, *self._constants))
+            workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
+        except IndexError:
+            workspace = tuple(np.empty(size, dtype) for dtype, size in self._workspace_sizes.items())
+        try:
+            results = list(self.dispatcher(*args, *self._constants, *workspace))
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             raise GraphError(
                 f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} "
                 f"(source: {self.path})"
             ) from None
+        finally:
+            self._workspaces.append(workspace)
         for i, dtype in self._scalar_out:
             results[i] = np.asarray(results[i], dtype=dtype)
         return results
@@ -167,6 +175,7 @@ class NumbaBackend:
         gen, source = self._generate(graph, tuple(batch), opts)
         key = numba_cache.kernel_key(graph.digest, tuple(batch), opts, source)
         signature = tuple(_numba_type(n.dtype, n.ndim + batched) for _, n, batched in gen.args)
+        signature += tuple(_numba_type(dtype, 1) for dtype in gen.workspace)
         start = time.perf_counter()
         if key in _LOADED:  # compiled earlier in this process: nothing to compile or load
             dispatcher, path = _LOADED[key]
@@ -221,8 +230,11 @@ class NumbaBackend:
         if gen.used_prange:
             flags.append("parallel=True")
         listing = str(graph) if len(graph) <= 400 else f"graph {graph.name!r}: {len(graph)} nodes"
-        header = HEADER.format(listing=_comment_block(listing), decorator=", ".join(flags),
-                               helper=", ".join(flags[:3]))
+        helper_flags = ", ".join(flags[:3])
+        helpers = numba_lapack.helper_sources(gen.helpers, helper_flags) if gen.helpers else ""
+        tanh = numba_tanh.SOURCE.format(flags=helper_flags + ', inline="always"')  # inlined: vectorized
+        header = HEADER.format(listing=_comment_block(listing), decorator=", ".join(flags), tanh=tanh,
+                               helpers=helpers)
         return gen, header + body
 
     @staticmethod

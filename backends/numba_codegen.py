@@ -32,13 +32,28 @@ from graphc.ir import Graph, Node
 from graphc.listing import node_labels
 
 from .numba_fusion import Loop, constant_like, kind, plan_fusion
+from .numba_lapack import HELPERS, helper_name
 from .numba_lowering import ELEMENTWISE, LOWERING, NP_TYPE, REDUCTIONS, literal
 from .numba_values import Value, broadcast_index, shape_text
 from .numpy_backend import LOWERING as NUMPY_LOWERING
 
-PARALLEL_MIN_SIZE = 1 << 15  # elements: smaller loops run faster on one thread than on a pool
+# A loop nest runs its outer axis with prange only when its estimated work (elements times the
+# cost of one element: a transcendental op counts TRANSCENDENTAL_COST, four arithmetic ops count 1,
+# as memory traffic bounds them) is at least PARALLEL_MIN_WORK. Each prange loop adds ~0.6 s to
+# numba's compile and a thread hand-off to every call; on the reference 2-core machine a
+# memory-bound 300x300 loop gained nothing from two threads, the 4096x256 tanh layer of the MLP
+# 1.8x (benchmarks/README.md, numba).
+PARALLEL_MIN_WORK = 1 << 21
+TRANSCENDENTAL_COST = 8
+TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "sin", "cos", "pow"})
 CHUNKS = 32  # blocks of axis 0 when a parallel loop reduces over it (partial results per block)
-CODEGEN_VERSION = "1"  # part of the cache key: bump when the generated code changes meaning
+# Intermediate arrays of at least this many bytes live in a workspace the caller passes in and
+# reuses across calls, as XLA does with its buffers: a fresh large array is fresh pages from the
+# OS, and on the reference machine (a KVM guest) their page faults cost ~2 µs per 4 KiB, more
+# than the MLP's whole tanh layer. Outputs are always new arrays.
+WORKSPACE_MIN_BYTES = 1 << 16
+WORKSPACE_ALIGN = 64  # bytes: each workspace array starts on a cache line
+CODEGEN_VERSION = "2"  # part of the cache key: bump when the generated code changes meaning
 
 
 def _ident(text: str) -> str:
@@ -59,6 +74,8 @@ class Generator:
         self.values: dict[int, Value] = {}
         self.realized: dict[int, tuple[Value, Value]] = {}
         self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh"}
+        self.taken |= {f"ws_{np.dtype(d).name}" for d in NP_TYPE}
+        self.taken |= {helper_name(h, d) for h in HELPERS for d in ("float32", "float64")}
         self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
         self.outer_lines: list[str] = []
         self.inner_lines: list[str] = []
@@ -67,6 +84,9 @@ class Generator:
         self.inner = False
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
+        self.helpers: set[tuple[str, str]] = set()  # (numba_lapack helper, dtype) the code calls
+        self.workspace: dict[str, int] = {}  # dtype name -> elements of its workspace argument
+        self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
 
@@ -90,6 +110,12 @@ class Generator:
             if suffix != "_":
                 text += "_" + suffix
         return self.name(text)
+
+    def helper(self, helper: str, dtype) -> str:
+        """The name of a :mod:`.numba_lapack` helper for ``dtype``, recorded so that the module
+        defines it."""
+        self.helpers.add((helper, str(dtype)))
+        return helper_name(helper, dtype)
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)
@@ -125,21 +151,49 @@ class Generator:
             return dest
         name = self.var(node)
         dt = NP_TYPE[node.dtype]
+        if not self.inner and node.serial not in self.output_serials:
+            scratch = self.scratch(name, node.shape, node.dtype, self.comment(node))
+            if scratch is not None:
+                if fill is not None:
+                    self.line(f"{name}.fill({fill})")
+                return scratch
         if fill is None:
             self.line(f"{name} = np.empty({shape_text(node.shape)}, {dt}){self.comment(node)}")
         else:
             self.line(f"{name} = np.full({shape_text(node.shape)}, {fill}, {dt}){self.comment(node)}")
         return Value(node.shape, array=name, fresh=True, outer=not self.inner)
 
-    def temp_array(self, base: str, shape, dtype) -> Value:
+    def scratch(self, name: str, shape, dtype, comment: str = "") -> Value | None:
+        """``name`` as a slice of the workspace (see WORKSPACE_MIN_BYTES), or None when the
+        array is too small to be worth it. Not fresh: an output reading it gets a copy."""
+        dtype = np.dtype(dtype)
+        size = int(np.prod(shape, dtype=np.int64))
+        if size * dtype.itemsize < WORKSPACE_MIN_BYTES:
+            return None
+        ws = f"ws_{dtype.name}"
+        start = self.workspace.get(dtype.name, 0)
+        step = WORKSPACE_ALIGN // dtype.itemsize
+        self.workspace[dtype.name] = start + -(-size // step) * step
+        self.line(f"{name} = {ws}[{start}:{start + size}].reshape({shape_text(shape)}){comment}")
+        return Value(tuple(shape), array=name, outer=not self.inner)
+
+    def temp_array(self, base: str, shape, dtype, scratch: bool = False) -> Value:
         name = self.name(base)
+        if scratch and not self.inner:
+            found = self.scratch(name, shape, dtype)
+            if found is not None:
+                return found
         self.line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
         return Value(tuple(shape), array=name, fresh=True, outer=not self.inner)
 
-    def can_parallel(self, shape) -> bool:
+    def can_parallel(self, shape, ops=()) -> bool:
+        """Whether a loop nest over ``shape`` computing the ops named in ``ops`` (per element)
+        should run in parallel (see PARALLEL_MIN_WORK)."""
         size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        transcendental = sum(op in TRANSCENDENTAL for op in ops)
+        cost = TRANSCENDENTAL_COST * transcendental + max(1, (len(ops) - transcendental) // 4)
         return (self.parallel and not self.inner and len(shape) > 0 and shape[0] > 1
-                and size >= PARALLEL_MIN_SIZE)
+                and size * cost >= PARALLEL_MIN_WORK)
 
     def loop_nest(self, shape, body, pre=None, post=None, parallel=False, chunks: int = 0) -> None:
         """Nested loops over ``shape`` (index variables i0, i1, ...). ``pre[d]`` / ``post[d]``
@@ -198,7 +252,7 @@ class Generator:
         if found is None:
             section = self.outer_section() if val.outer and self.inner else contextlib.nullcontext()
             with section:
-                copy = self.temp_array("r", val.shape, dtype)
+                copy = self.temp_array("r", val.shape, dtype, scratch=True)
                 self.copy(val, copy, val.shape)
             found = self.realized[id(val)] = (val, copy)  # val kept alive: its id stays unique
         return found[1].array_expr(), "C"
@@ -259,7 +313,7 @@ class Generator:
         return self._function(self.outer_lines + head + self.inner_lines + [f"    return ({outs})"])
 
     def _function(self, body: list[str]) -> str:
-        args = ", ".join(name for name, _, _ in self.args)
+        args = ", ".join([name for name, _, _ in self.args] + [f"ws_{d}" for d in self.workspace])
         return f"def kernel({args}):\n" + "\n".join(body) + "\n"
 
     def result(self, i: int, node: Node) -> str:
@@ -327,7 +381,7 @@ class Generator:
         pre: dict[int, list[str]] = {}
         post: dict[int, list[str]] = {}
         body: list[str] = []
-        parallel = self.can_parallel(shape)
+        parallel = self.can_parallel(shape, [m.op for m in loop.members])
         chunks = 0
         if parallel and any(kind(r) == "reduction" and 0 in r.attrs["axes"] for r in loop.roots):
             chunks = min(shape[0], CHUNKS)  # two threads must never update one element

@@ -144,31 +144,38 @@ def _linalg(gen, node, ops, call, store):
     return dest
 
 
-def _assign(dest, idx, rest, value):
-    return f"{dest.read(tuple(idx) + rest)} = {value}"
+def _assign(gen, dest, idx, rest, value):
+    """``dest[idx, rest] = value``; an array-valued one through the module's ``copy_into``."""
+    target = dest.read(tuple(idx) + rest)
+    if any(":" in r for r in rest):
+        return f"{gen.helper('copy_into', None)}({target}, {value})"
+    return f"{target} = {value}"
 
 
 def _simple(fn, rest):
     def lower(gen, node, ops):
         return _linalg(gen, node, ops, lambda m: f"{fn}({', '.join(m)})",
-                       lambda d, idx, v: [_assign(d, idx, rest, v)])
+                       lambda d, idx, v: [_assign(gen, d, idx, rest, v)])
     return lower
 
 
 def _slogdet(gen, node, ops):
     sign, logabs = gen.name("sign"), gen.name("logabsdet")
+    fn = gen.helper("lapack_slogdet", node.dtype)
 
     def store(d, idx, v):
-        return [f"{sign}, {logabs} = {v}", _assign(d, idx, ("0",), sign), _assign(d, idx, ("1",), logabs)]
+        return [f"{sign}, {logabs} = {v}", _assign(gen, d, idx, ("0",), sign),
+                _assign(gen, d, idx, ("1",), logabs)]
 
-    return _linalg(gen, node, ops, lambda m: f"np.linalg.slogdet({m[0]})", store)
+    return _linalg(gen, node, ops, lambda m: f"{fn}({m[0]})", store)
 
 
 def _eigh(gen, node, ops):
     w, q = gen.name("w"), gen.name("q")
 
     def store(d, idx, v):
-        return [f"{w}, {q} = {v}", _assign(d, idx, ("0", ":"), w), _assign(d, idx, ("1:", ":"), q)]
+        return [f"{w}, {q} = {v}", _assign(gen, d, idx, ("0", ":"), w),
+                _assign(gen, d, idx, ("1:", ":"), q)]
 
     return _linalg(gen, node, ops, lambda m: f"np.linalg.eigh({m[0]})", store)
 
@@ -178,25 +185,29 @@ def _svd(gen, node, ops):
     u, s, vh = gen.name("u"), gen.name("s"), gen.name("vh")
 
     def store(d, idx, v):
-        return [f"{u}, {s}, {vh} = {v}", _assign(d, idx, (f":{m}", ":"), u),
-                _assign(d, idx, (str(m), ":"), s), _assign(d, idx, (f"{m + 1}:", ":"), f"{vh}.T")]
+        return [f"{u}, {s}, {vh} = {v}", _assign(gen, d, idx, (f":{m}", ":"), u),
+                _assign(gen, d, idx, (str(m), ":"), s), _assign(gen, d, idx, (f"{m + 1}:", ":"), f"{vh}.T")]
 
     return _linalg(gen, node, ops, lambda mats: f"np.linalg.svd({mats[0]}, full_matrices=False)", store)
 
 
 def _solve(gen, node, ops):
     rest = (":",) if node.inputs[1].ndim == 1 else (":", ":")
-    return _simple("np.linalg.solve", rest)(gen, node, ops)
+    return _simple(gen.helper("lapack_solve", node.dtype), rest)(gen, node, ops)
 
 
 def _det(gen, node, ops):
-    return _simple("np.linalg.det", ())(gen, node, ops)
+    return _simple(gen.helper("lapack_det", node.dtype), ())(gen, node, ops)
+
+
+def _inv(gen, node, ops):
+    return _simple(gen.helper("lapack_inv", node.dtype), (":", ":"))(gen, node, ops)
 
 
 STATEMENTS = {
     "matmul": _matmul,
     "einsum": _einsum,
-    "inv": _simple("np.linalg.inv", (":", ":")),
+    "inv": _inv,
     "solve": _solve,
     "det": _det,
     "slogdet": _slogdet,

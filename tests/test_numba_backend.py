@@ -12,7 +12,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +28,7 @@ from optable import OPS, sample
 import graphc as gc
 from graphc.backend_registry import get_backend
 from graphc.backends import numba_lowering
-from graphc.backends.numba_codegen import PARALLEL_MIN_SIZE
+from graphc.backends.numba_codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
 
@@ -209,7 +211,7 @@ def test_transposed_and_batched_matmuls_keep_known_layouts():
 
 
 def test_large_loops_run_in_parallel_and_agree():
-    n = PARALLEL_MIN_SIZE // 64
+    n = PARALLEL_MIN_WORK // (128 * TRANSCENDENTAL_COST)  # the tanh loop reaches the threshold
     x = gc.placeholder("x", (n, 128))
     b = gc.placeholder("b", (128,))
     h = gc.tanh(x + b)
@@ -220,6 +222,67 @@ def test_large_loops_run_in_parallel_and_agree():
     assert source.count("for i1 in range(128)") == 1, source  # one pass: h and all four reductions
     rng = np.random.default_rng(0)
     assert_agree(graph, {"x": rng.normal(size=(n, 128)), "b": rng.normal(size=128)})
+
+
+def test_cheap_loops_of_the_same_size_stay_serial():
+    n = PARALLEL_MIN_WORK // (128 * TRANSCENDENTAL_COST)
+    x = gc.placeholder("x", (n, 128))
+    b = gc.placeholder("b", (128,))
+    source = get_backend("numba").source(gc.Graph([x, b], [(x + b) * 2.0]))
+    assert "prange(" not in source and "parallel=True" not in source
+
+
+def _workspace_graph():
+    """Intermediates of 128 KiB (above WORKSPACE_MIN_BYTES), products on them, and outputs that
+    are views of them (a transpose, a reshape) or the intermediates' own nodes' consumers."""
+    x = gc.placeholder("x", (128, 128))
+    w = gc.placeholder("w", (128, 128))
+    h = gc.tanh(x @ w)
+    loss = gc.sum((h @ w.T) ** 2)
+    graph = gc.grad(gc.Graph([x, w], {"loss": loss, "h_t": h.T, "h_flat": gc.reshape(h, (128 * 128,))}),
+                    wrt=["w"])
+    return graph
+
+
+def test_large_intermediates_live_in_a_workspace_that_outputs_never_alias():
+    graph = _workspace_graph()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NumbaPerformanceWarning)  # BLAS on workspace arrays: known layouts
+        fn = gc.compile(graph, backend="numba", cache=False)
+    assert fn.kernel.workspace_bytes >= 3 * 128 * 128 * 8 and "ws_float64[" in fn.kernel.source
+    rng = np.random.default_rng(5)
+    first = {"x": rng.normal(size=(128, 128)), "w": rng.normal(size=(128, 128)) / 8}
+    second = {"x": rng.normal(size=(128, 128)), "w": rng.normal(size=(128, 128)) / 8}
+    out1 = fn(**first)
+    kept = {k: np.copy(v) for k, v in out1.items()}
+    out2 = fn(**second)  # the same workspace is written again
+    reference = gc.compile(graph, backend="numpy")
+    for inputs, got in ((first, out1), (second, out2)):
+        for key, expected in reference(**inputs).items():
+            np.testing.assert_allclose(got[key], expected, rtol=1e-12, atol=1e-12, err_msg=key)
+    for key in kept:
+        np.testing.assert_array_equal(out1[key], kept[key], err_msg=key)  # untouched by the 2nd call
+
+
+def test_concurrent_calls_never_share_a_workspace():
+    graph = _workspace_graph()
+    fn = gc.compile(graph, backend="numba")
+    reference = gc.compile(graph, backend="numpy")
+    rng = np.random.default_rng(8)
+    cases = [{"x": rng.normal(size=(128, 128)), "w": rng.normal(size=(128, 128)) / 8} for _ in range(8)]
+    expected = [reference(**c) for c in cases]
+    start = threading.Barrier(8)
+
+    def work(k):
+        start.wait()
+        return [fn(**cases[k]) for _ in range(20)]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(work, range(8)))
+    for k, runs in enumerate(results):
+        for got in runs:
+            for key, want in expected[k].items():
+                np.testing.assert_allclose(got[key], want, rtol=1e-12, atol=1e-12, err_msg=f"{k} {key}")
 
 
 def test_outputs_never_alias_inputs_or_constants():
@@ -244,10 +307,55 @@ def test_unknown_or_malformed_options_raise_backend_error():
         gc.compile(graph, backend="numba", parallel="yes")
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lapack_helpers_match_numpy_on_general_matrices(dtype):
+    """solve, inv, det and slogdet call LAPACK directly (backends/numba_lapack.py): signs from
+    pivoting and negative pivots, a batch of matrices, a vector right-hand side, and a matrix with
+    an exact zero pivot (numpy's slogdet gives (0, -inf) there, its det 0)."""
+    rng = np.random.default_rng(11)
+    a = gc.placeholder("a", (3, 5, 5), dtype)
+    b = gc.placeholder("b", (5, 2), dtype)
+    first = a[0]
+    graph = gc.Graph([a, b], {"det": gc.det(a), "sign": gc.slogdet(a)[0], "logabs": gc.slogdet(a)[1],
+                              "inv": gc.inv(first), "solve": gc.solve(first, b),
+                              "solve_vec": gc.solve(first, b[:, 1])})
+    mats = rng.normal(size=(3, 5, 5))
+    mats[1] = mats[0][[1, 0, 2, 3, 4]]  # a row swap: the determinant changes sign
+    mats[2] = [[0, 1, 2, 3, 4], [0, 5, 6, 7, 8], [0, 9, 1, 2, 3], [0, 4, 5, 6, 7], [0, 8, 9, 1, 2]]
+    values = {"a": mats.astype(dtype), "b": rng.normal(size=(5, 2)).astype(dtype)}
+    dets = np.linalg.det(mats[:2])
+    assert (dets < 0).any() and (dets > 0).any(), dets  # both signs are exercised
+    got = gc.compile(graph, backend="numba")(**values)
+    with np.errstate(divide="ignore"):
+        want = {"det": np.linalg.det(values["a"]), "sign": np.linalg.slogdet(values["a"])[0],
+                "logabs": np.linalg.slogdet(values["a"])[1], "inv": np.linalg.inv(values["a"][0]),
+                "solve": np.linalg.solve(values["a"][0], values["b"]),
+                "solve_vec": np.linalg.solve(values["a"][0], values["b"][:, 1])}
+    assert got["sign"][2] == 0 and got["logabs"][2] == -np.inf and got["det"][2] == 0
+    for key, expected in want.items():
+        assert got[key].dtype == np.dtype(dtype), key
+        np.testing.assert_allclose(got[key], expected, err_msg=key, **TOL[dtype])
+
+
+def test_generated_tanh_is_within_two_ulp_of_numpy():
+    """The kernel's tanh is its own vectorizable arithmetic (backends/numba_tanh.py)."""
+    grid = np.concatenate([np.linspace(-30, 30, 2_000_001), np.geomspace(1e-300, 1, 100_000),
+                           -np.geomspace(1e-300, 1, 100_000), np.geomspace(0.5, 0.75, 100_000),
+                           np.nextafter(0.625, [0, 1]), [0.0, -0.0, 19.9, 20.1, 1e300, -1e300,
+                                                          np.inf, -np.inf, np.nan, 5e-324]])
+    x = gc.placeholder("x", grid.shape)
+    got, want = gc.compile(gc.Graph([x], [gc.tanh(x)]), backend="numba")(x=grid)[0], np.tanh(grid)
+    finite = np.isfinite(want)
+    ulps = np.abs(got[finite] - want[finite]) / np.spacing(np.abs(want[finite]))
+    assert ulps.max() <= 2.0, (ulps.max(), grid[finite][ulps.argmax()])
+    assert np.isnan(got[~finite]).all()
+    assert np.signbit(got[grid.size - 9]) and not np.signbit(got[grid.size - 10])  # tanh(-0.0) = -0.0
+
+
 def test_a_singular_matrix_raises_graph_error_not_a_numba_traceback():
     a = gc.placeholder("a", (2, 2))
-    run = gc.compile(gc.Graph([a], [gc.inv(a)]), backend="numba")
-    with pytest.raises(gc.GraphError, match="numba kernel .* failed"):
+    run = gc.compile(gc.Graph([a], [gc.inv(a), gc.solve(a, a)]), backend="numba")
+    with pytest.raises(gc.GraphError, match="numba kernel .* failed: Singular matrix"):
         run(a=np.zeros((2, 2)))
 
 
