@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 
 import numba
 import numpy as np
@@ -101,13 +102,9 @@ def _scalar(a: np.ndarray):
     return a[()]
 
 
-def _python_scalar(a: np.ndarray):
-    """A Python float/int/bool: numba's dispatcher types those faster than numpy scalars (they
-    are float64, int64 and bool, exactly what the signature declares for those dtypes)."""
-    return a.item()
-
-
-_PYTHON_TYPED = {np.dtype("float64"), np.dtype("int64"), np.dtype("bool")}
+# 0-d inputs of these dtypes are passed as Python float/int/bool: numba's dispatcher types those
+# faster than numpy scalars, and they are exactly the float64, int64 and bool the signature declares
+_PYTHON_TYPE = {np.dtype("float64"): float, np.dtype("int64"): int, np.dtype("bool"): bool}
 
 
 class NumbaKernel:
@@ -132,35 +129,56 @@ class NumbaKernel:
             if batched or node.shape != ():
                 self._convert.append(_c_array)
             else:
-                self._convert.append(_python_scalar if node.dtype in _PYTHON_TYPED else _scalar)
+                self._convert.append(_PYTHON_TYPE.get(node.dtype, _scalar))
+        # CompiledGraph may hand 0-d inputs of these dtypes over as the Python scalars themselves
+        self.python_scalar_inputs = frozenset(
+            i for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
+            if not batched and node.shape == () and node.dtype in _PYTHON_TYPE)
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
         self._workspace_sizes = dict(gen.workspace)
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
-        self._scalar_out = [(i, o.dtype) for i, o in enumerate(graph.outputs)
-                            if o.shape == () and not gen.batch]
+        # 0-d outputs come back as Python scalars (numba boxes them so): 0-d arrays of their dtype
+        self._scalar_out = [(i, np.array if o.dtype in _PYTHON_TYPE else partial(np.asarray, dtype=o.dtype))
+                            for i, o in enumerate(graph.outputs) if o.shape == () and not gen.batch]
 
     @property
     def workspace_bytes(self) -> int:
         return sum(size * np.dtype(dtype).itemsize for dtype, size in self._workspace_sizes.items())
 
     def __call__(self, arrays):
-        args = [conv(a) for conv, a in zip(self._convert, arrays)]
-        try:
-            workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
-        except IndexError:
-            workspace = tuple(np.empty(size, dtype) for dtype, size in self._workspace_sizes.items())
-        try:
-            results = list(self.dispatcher(*args, *self._constants, *workspace))
-        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
-            raise GraphError(
-                f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} "
-                f"(source: {self.path})"
-            ) from None
-        finally:
-            self._workspaces.append(workspace)
-        for i, dtype in self._scalar_out:
-            results[i] = np.asarray(results[i], dtype=dtype)
+        """The outputs for ``arrays``, inputs of the graph's dtypes and shapes (checked by the
+        caller); 0-d inputs may be numpy or Python scalars, arrays any layout."""
+        return self.call_exact([conv(a) for conv, a in zip(self._convert, arrays)])
+
+    def call_exact(self, args):
+        """The outputs for inputs exactly as the signature declares them: C-contiguous arrays,
+        and Python scalars for the 0-d inputs listed in ``python_scalar_inputs``."""
+        if self._workspace_sizes:
+            try:
+                workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
+            except IndexError:
+                workspace = tuple(np.empty(size, dtype) for dtype, size in self._workspace_sizes.items())
+            try:
+                results = self.dispatcher(*args, *self._constants, *workspace)
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+                raise self._failure(exc) from None
+            finally:
+                self._workspaces.append(workspace)
+        else:
+            try:
+                results = self.dispatcher(*args, *self._constants)
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+                raise self._failure(exc) from None
+        if self._scalar_out:
+            results = list(results)
+            for i, wrap in self._scalar_out:
+                results[i] = wrap(results[i])
         return results
+
+    def _failure(self, exc) -> GraphError:
+        return GraphError(
+            f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} (source: {self.path})"
+        )
 
 
 class NumbaBackend:

@@ -347,7 +347,9 @@ def overhead(runs):
 
     return {
         "nodes": len(graph),
-        "gc.compile(...)(x=, y=)": median_time(lambda: compiled(x=0.5, y=1.5), runs),
+        "compiled(0.5, 1.5)": median_time(lambda: compiled(0.5, 1.5), runs),
+        "compiled(x=0.5, y=1.5)": median_time(lambda: compiled(x=0.5, y=1.5), runs),
+        "compiled(x=0-d array, ...)": median_time(lambda: compiled(x=arrays[0], y=arrays[1]), runs),
         "kernel(list of arrays)": median_time(lambda: compiled.kernel(arrays), runs),
         "hand-written @njit": median_time(lambda: raw(0.5, 1.5), runs),
     }

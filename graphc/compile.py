@@ -6,6 +6,7 @@ backend: missing, unknown, misshapen or mistyped inputs raise :class:`InputError
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,6 +41,10 @@ def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
         if shape == placeholder.shape and (value.ndim == len(shape) + batch):
             return value
     name = placeholder.attrs["name"]
+    if type(value) in (int, float) and not batch:
+        weak = _python_scalar(placeholder, value)
+        if weak is not None:
+            return weak
     try:
         arr = np.asarray(value)
     except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad input
@@ -60,6 +65,27 @@ def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
     return arr if arr.dtype == placeholder.dtype else arr.astype(placeholder.dtype)
 
 
+_PYTHON_TYPE = {"float64": float, "int64": int, "bool": bool}
+
+
+def _python_scalar(placeholder, value):
+    """A Python int or float for an input of a float dtype, or an int for an integer dtype, is
+    weakly typed, as in the builder (and JAX): it takes the input's dtype when the value fits."""
+    kind = placeholder.dtype.kind
+    if kind == "f" or (kind in "iu" and type(value) is int):
+        if kind in "iu" and not np.iinfo(placeholder.dtype).min <= value <= np.iinfo(placeholder.dtype).max:
+            raise InputError(
+                f"input {placeholder.attrs['name']!r}: expected {_expected(placeholder, False)}, got "
+                f"the int {value}, which does not fit in {placeholder.dtype}"
+            )
+        return np.asarray(value, dtype=placeholder.dtype)
+    return None
+
+
+class _General:
+    """Never an input's type: marks 0-d inputs that always take the general path."""
+
+
 class CompiledGraph:
     """A graph compiled by a backend. Call it with the inputs by keyword or position; it returns
     a tuple of arrays in output order, or a dict when the graph's outputs are named."""
@@ -70,6 +96,16 @@ class CompiledGraph:
         self.kernel = kernel
         self.batch = batch
         self.input_names = graph.input_names
+        # The fast path of __call__: inputs that need no conversion pass after a few identity
+        # tests; anything else takes the general path, which checks and converts (same results).
+        scalars = getattr(kernel, "python_scalar_inputs", None)
+        self._fast_inputs = None if batch or scalars is None else tuple(
+            (p.dtype, p.shape, _PYTHON_TYPE[p.dtype.name] if i in scalars else None if p.shape else _General)
+            for i, p in enumerate(graph.inputs))
+        names = self.input_names
+        self._by_name = (operator.itemgetter(*names) if len(names) > 1
+                         else lambda kw: tuple(kw[n] for n in names))
+        self._output_names = graph.output_names
 
     @property
     def source(self) -> str | None:
@@ -108,6 +144,44 @@ class CompiledGraph:
         return arrays
 
     def __call__(self, *args, **kwargs):
+        if self._fast_inputs is not None:
+            values = None
+            if not kwargs:
+                values = args if len(args) == len(self.input_names) else None
+            elif not args and len(kwargs) == len(self.input_names):
+                try:
+                    values = self._by_name(kwargs)
+                except KeyError:
+                    pass
+            if values is not None:
+                values = self._exact(values)
+            if values is not None:
+                results = self.kernel.call_exact(values)
+                if self._output_names is not None:
+                    return dict(zip(self._output_names, results))
+                return tuple(results)
+        return self._call(args, kwargs)
+
+    def _exact(self, values):
+        """``values`` as the kernel's ``call_exact`` takes them (C-contiguous ndarrays of the
+        inputs' dtypes and shapes; Python float, int or bool for the 0-d inputs the kernel takes
+        as such, converted from 0-d arrays here), or None: the general path then checks and
+        converts whatever was given."""
+        converted = None
+        for i, (value, (dtype, shape, python_type)) in enumerate(zip(values, self._fast_inputs)):
+            if python_type is not None:
+                if type(value) is not python_type:
+                    if type(value) is not np.ndarray or value.dtype is not dtype or value.shape != ():
+                        return None
+                    if converted is None:
+                        converted = list(values)
+                    converted[i] = value.item()
+            elif type(value) is not np.ndarray or value.dtype is not dtype or value.shape != shape \
+                    or not value.flags.carray:
+                return None
+        return values if converted is None else converted
+
+    def _call(self, args, kwargs):
         if len(args) == 1 and not kwargs and isinstance(args[0], Mapping) and len(self.input_names) != 1:
             kwargs = dict(args[0])
             args = ()
