@@ -68,6 +68,33 @@ def test_double_negation_double_transpose_and_reshape_chains():
         }""")
 
 
+def test_a_negated_transpose_of_a_negation_and_a_slice_of_its_own_unslice_disappear():
+    from graphc.ops.structural import unslice_op
+
+    placed = unslice_op(x, (5,), (1,), (1,))
+    g = gc.Graph([x, A], [gc.negative(gc.negative(A).T), placed[1:4], placed[0:3]])
+    assert str(simplify(g)) == listing("""
+        graph(%x: f64[3], %A: f64[3,3]) {
+          %2 = unslice(%x) {shape=(5,), starts=(1,), steps=(1,)} : f64[5]
+          %3 = slice(%2) {starts=(0,), steps=(1,), lengths=(3,)} : f64[3]
+          %4 = transpose(%A) {axes=(1,0)} : f64[3,3]
+          return %4, %x, %3
+        }""")
+
+
+def test_the_hvp_of_log_det_is_the_closed_form_with_one_inverse():
+    """Forward over reverse, -log det X has HVP (X⁻¹ V X⁻¹)ᵀ (the notes): one inverse shared by
+    two products, no solves."""
+    X = gc.placeholder("X", (4, 4))
+    hvp = gc.optimize(gc.hvp(gc.Graph([X], [-gc.slogdet(X)[1]]), "X"))
+    ops = sorted(n.op for n in hvp.nodes if n.op not in ("placeholder",))
+    assert ops == ["inv", "matmul", "matmul", "transpose"], ops
+    rng = np.random.default_rng(2)
+    Xv, V = rng.normal(size=(4, 4)) + 4 * np.eye(4), rng.normal(size=(4, 4))
+    Xi = np.linalg.inv(Xv)
+    np.testing.assert_allclose(run(hvp, {"X": Xv, "direction": V})[0], (Xi @ V @ Xi).T, rtol=1e-12)
+
+
 def test_sum_of_a_broadcast_becomes_a_multiplication():
     g = gc.Graph([s], [gc.sum(gc.broadcast_to(s, (4, 2)))])
     assert str(simplify(g)) == listing("""

@@ -182,9 +182,11 @@ def _infer_det(a):
 
 
 def _inverse_transpose_times(a, scale):
-    """scale · A⁻ᵀ, by an LU solve against the scaled identity (scale broadcasts per matrix)."""
-    n = a.shape[-1]
-    return la.solve(_mT(a), _eye(n, a.dtype) * gc.expand_dims(gc.expand_dims(scale, -1), -1))
+    """scale · A⁻ᵀ (scale broadcasts per matrix), through inv: numpy's and the numba backend's
+    inv are an LU solve against the identity, so this costs and rounds as such a solve does, and
+    the inverse is then one node that other rules share. Forward over reverse, the HVP of log|det|
+    is then d(A⁻ᵀ) = -A⁻ᵀ dAᵀ A⁻ᵀ: two products with that inverse instead of two more solves."""
+    return _mT(la.inv(a)) * gc.expand_dims(gc.expand_dims(scale, -1), -1)
 
 
 def _trace_solve(a, t):

@@ -110,6 +110,13 @@ def fill(root: Node, value) -> Node:
     return gc.broadcast_to(gc.constant(np.asarray(value, dtype=root.dtype)), root.shape)
 
 
+def _reads_back_placed(node: Node) -> bool:
+    placed = node.inputs[0]
+    return (placed.op == "unslice" and node.attrs["starts"] == placed.attrs["starts"]
+            and node.attrs["steps"] == placed.attrs["steps"]
+            and node.attrs["lengths"] == placed.inputs[0].shape)
+
+
 def compose_transposes(x: Node, inner: Node, root: Node) -> Node:
     axes = tuple(inner.attrs["axes"][a] for a in root.attrs["axes"])
     return gc.transpose(x, axes)
@@ -263,6 +270,8 @@ ALGEBRA = [
     Rule(Pat("mul", X, MINUS_ONE), lambda root, x: like(root, gc.negative(x)), "x*-1 -> -x"),
     # --x -> x
     Rule(Pat("neg", Pat("neg", X)), lambda root, x: x, "--x -> x"),
+    Rule(Pat("neg", Pat("transpose", Pat("neg", X), name="t", where=single_use)),
+         lambda root, x, t: gc.transpose(x, t.attrs["axes"]), "-(-x)^T -> x^T"),
     # x + -y -> x - y
     Rule(Pat("add", X, Pat("neg", Y)), lambda root, x, y: gc.subtract(x, y), "x + -y -> x - y"),
     # x - -y -> x + y
@@ -371,6 +380,9 @@ STRUCTURE = [
          "scalar out of matmul"),
     # matmul(A^T, B^T) -> (B A)^T
     Rule(Pat("matmul", MT, MT_B), lambda root, a, b: gc.transpose(gc.matmul(b, a)), "A^T B^T -> (B A)^T"),
+    # the adjoint of a slice read back where it was placed (a VJP of a VJP does this)
+    Rule(Pat("slice", Pat("unslice", X, name="placed"), where=_reads_back_placed), lambda root, x, placed: x,
+         "slice(unslice(x)) of x's own region -> x"),
 ]
 
 RULES = ALGEBRA + STRUCTURE
