@@ -16,15 +16,21 @@ What the generated code does:
   computed together in each loop nest (a list of lists of nodes, in emission order);
 * broadcasts, transposes, slices, unslices, concatenations and diagonals are index mappings the
   loops read through (:mod:`.numba_views`), never copies;
-* matrix products use BLAS through ``np.dot`` and linear algebra ``np.linalg``
-  (:mod:`.numba_statements`), always on C- or F-contiguous arrays so numba never takes its slow
-  layout-'A' path; numba's performance warnings are left on;
+* matrix products use BLAS through ``np.dot`` (:mod:`.numba_statements`), always on C- or
+  F-contiguous arrays so numba never takes its slow layout-'A' path; numba's performance warnings
+  are left on. ``solve``, ``inv``, ``det`` and ``slogdet`` call LAPACK directly through small
+  helpers of the generated module (:mod:`.numba_lapack`: numba's ``np.linalg.solve`` alone takes
+  6 s to compile); ``cholesky``, ``eigh``, ``eigvalsh`` and ``svd`` use ``np.linalg``;
+* intermediate arrays of 64 KiB or more are slices of a workspace the kernel keeps between calls
+  (one per concurrent caller, ``NumbaKernel.workspace_bytes``): fresh large arrays cost page
+  faults on every call, more than the MLP's whole tanh layer on the reference machine;
 * large loops (estimated work at least ``PARALLEL_MIN_WORK``) run their outer axis with ``prange``;
   a reduction over that axis then keeps one partial result per block of rows, combined after
   the loop, so no two threads ever update one element. The function is compiled with
   ``parallel=True`` only when it has such a loop, since parallel compilation costs time;
 * 0-d constants and the 0-d ops of them are folded into literals; ``tanh`` is a helper of the
-  generated module that LLVM vectorizes (:mod:`.numba_tanh`), 2x faster than libm's;
+  generated module, written out in loop bodies so that LLVM vectorizes it (:mod:`.numba_tanh`),
+  2x faster than libm's;
 * ``batch=("x", ...)`` runs the per-sample body inside one ``for k in prange(n_batch)`` loop,
   reading ``in_x[k, ...]`` and writing outputs straight into ``out0[k, ...]``: no per-sample
   allocation except the intermediate arrays the graph itself needs; nodes that do not depend on
@@ -112,7 +118,7 @@ class NumbaKernel:
 
     ``source`` is the generated module; ``compile_seconds`` the time numba took to compile it,
     or to load it (``cache_hit``: from the disk cache, or compiled earlier in this process).
-    Large intermediate arrays live in a workspace (one 1-d array per dtype) that the kernel keeps
+    Large intermediate arrays live in a workspace (arrays passed to the kernel) that it keeps
     between calls, one per concurrent caller: ``workspace_bytes`` is its size.
     """
 
@@ -135,7 +141,7 @@ class NumbaKernel:
             i for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
             if not batched and node.shape == () and node.dtype in _PYTHON_TYPE)
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
-        self._workspace_sizes = dict(gen.workspace)
+        self._workspace_shapes = [(shape, dtype) for _, shape, dtype in gen.workspace]
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
         # 0-d outputs come back as Python scalars (numba boxes them so): 0-d arrays of their dtype
         self._scalar_out = [(i, np.array if o.dtype in _PYTHON_TYPE else partial(np.asarray, dtype=o.dtype))
@@ -143,7 +149,7 @@ class NumbaKernel:
 
     @property
     def workspace_bytes(self) -> int:
-        return sum(size * np.dtype(dtype).itemsize for dtype, size in self._workspace_sizes.items())
+        return sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in self._workspace_shapes)
 
     def __call__(self, arrays):
         """The outputs for ``arrays``, inputs of the graph's dtypes and shapes (checked by the
@@ -153,11 +159,11 @@ class NumbaKernel:
     def call_exact(self, args):
         """The outputs for inputs exactly as the signature declares them: C-contiguous arrays,
         and Python scalars for the 0-d inputs listed in ``python_scalar_inputs``."""
-        if self._workspace_sizes:
+        if self._workspace_shapes:
             try:
                 workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
             except IndexError:
-                workspace = tuple(np.empty(size, dtype) for dtype, size in self._workspace_sizes.items())
+                workspace = tuple(np.empty(shape, dtype) for shape, dtype in self._workspace_shapes)
             try:
                 results = self.dispatcher(*args, *self._constants, *workspace)
             except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
@@ -193,7 +199,7 @@ class NumbaBackend:
         gen, source = self._generate(graph, tuple(batch), opts)
         key = numba_cache.kernel_key(graph.digest, tuple(batch), opts, source)
         signature = tuple(_numba_type(n.dtype, n.ndim + batched) for _, n, batched in gen.args)
-        signature += tuple(_numba_type(dtype, 1) for dtype in gen.workspace)
+        signature += tuple(_numba_type(dtype, len(shape)) for _, shape, dtype in gen.workspace)
         start = time.perf_counter()
         if key in _LOADED:  # compiled earlier in this process: nothing to compile or load
             dispatcher, path = _LOADED[key]
@@ -249,8 +255,8 @@ class NumbaBackend:
             flags.append("parallel=True")
         listing = str(graph) if len(graph) <= 400 else f"graph {graph.name!r}: {len(graph)} nodes"
         helper_flags = ", ".join(flags[:3])
-        helpers = numba_lapack.helper_sources(gen.helpers, helper_flags) if gen.helpers else ""
-        tanh = numba_tanh.SOURCE.format(flags=helper_flags + ', inline="always"')  # inlined: vectorized
+        helpers = numba_lapack.helper_sources(gen.helpers) if gen.helpers else ""
+        tanh = numba_tanh.SOURCE.format(flags=helper_flags)
         header = HEADER.format(listing=_comment_block(listing), decorator=", ".join(flags), tanh=tanh,
                                helpers=helpers)
         return gen, header + body

@@ -31,6 +31,7 @@ import numpy as np
 from graphc.ir import Graph, Node
 from graphc.listing import node_labels
 
+from . import numba_tanh
 from .numba_fusion import Loop, constant_like, kind, plan_fusion
 from .numba_lapack import HELPERS, helper_name
 from .numba_lowering import ELEMENTWISE, LOWERING, NP_TYPE, REDUCTIONS, literal
@@ -52,7 +53,6 @@ CHUNKS = 32  # blocks of axis 0 when a parallel loop reduces over it (partial re
 # OS, and on the reference machine (a KVM guest) their page faults cost ~2 µs per 4 KiB, more
 # than the MLP's whole tanh layer. Outputs are always new arrays.
 WORKSPACE_MIN_BYTES = 1 << 16
-WORKSPACE_ALIGN = 64  # bytes: each workspace array starts on a cache line
 CODEGEN_VERSION = "2"  # part of the cache key: bump when the generated code changes meaning
 
 
@@ -74,7 +74,6 @@ class Generator:
         self.values: dict[int, Value] = {}
         self.realized: dict[int, tuple[Value, Value]] = {}
         self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh"}
-        self.taken |= {f"ws_{np.dtype(d).name}" for d in NP_TYPE}
         self.taken |= {helper_name(h, d) for h in HELPERS for d in ("float32", "float64")}
         self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
         self.outer_lines: list[str] = []
@@ -85,7 +84,7 @@ class Generator:
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
         self.helpers: set[tuple[str, str]] = set()  # (numba_lapack helper, dtype) the code calls
-        self.workspace: dict[str, int] = {}  # dtype name -> elements of its workspace argument
+        self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
@@ -164,17 +163,14 @@ class Generator:
         return Value(node.shape, array=name, fresh=True, outer=not self.inner)
 
     def scratch(self, name: str, shape, dtype, comment: str = "") -> Value | None:
-        """``name`` as a slice of the workspace (see WORKSPACE_MIN_BYTES), or None when the
-        array is too small to be worth it. Not fresh: an output reading it gets a copy."""
+        """``name`` as an array of the workspace (see WORKSPACE_MIN_BYTES): a kernel argument of
+        its own, or None when the array is too small to be worth it. Not fresh: an output
+        reading it gets a copy. (Slices of one big workspace array would do too, but then every
+        loop may alias every other and numba's compile took ~1 s longer on the MLP.)"""
         dtype = np.dtype(dtype)
-        size = int(np.prod(shape, dtype=np.int64))
-        if size * dtype.itemsize < WORKSPACE_MIN_BYTES:
+        if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < WORKSPACE_MIN_BYTES:
             return None
-        ws = f"ws_{dtype.name}"
-        start = self.workspace.get(dtype.name, 0)
-        step = WORKSPACE_ALIGN // dtype.itemsize
-        self.workspace[dtype.name] = start + -(-size // step) * step
-        self.line(f"{name} = {ws}[{start}:{start + size}].reshape({shape_text(shape)}){comment}")
+        self.workspace.append((name, tuple(shape), dtype))
         return Value(tuple(shape), array=name, outer=not self.inner)
 
     def temp_array(self, base: str, shape, dtype, scratch: bool = False) -> Value:
@@ -313,7 +309,7 @@ class Generator:
         return self._function(self.outer_lines + head + self.inner_lines + [f"    return ({outs})"])
 
     def _function(self, body: list[str]) -> str:
-        args = ", ".join([name for name, _, _ in self.args] + [f"ws_{d}" for d in self.workspace])
+        args = ", ".join([name for name, _, _ in self.args] + [name for name, _, _ in self.workspace])
         return f"def kernel({args}):\n" + "\n".join(body) + "\n"
 
     def result(self, i: int, node: Node) -> str:
@@ -389,8 +385,14 @@ class Generator:
         for m in loop.members:
             if kind(m) == "elementwise":
                 local = self.scalar_local(m)
-                expr = ELEMENTWISE[m.op](m, [self.loop_read(o, loop, idx) for o in m.inputs])
-                body.append(f"{local} = {expr}{self.comment(m)}")
+                operands = [self.loop_read(o, loop, idx) for o in m.inputs]
+                if m.op == "tanh":  # written out, so that LLVM vectorizes the loop (numba_tanh)
+                    prefix = f"th{self.index[m.serial]}_"
+                    body.append(f"{prefix}x = {operands[0]}")
+                    body += numba_tanh.statements(f"{prefix}x", local, prefix)
+                    body[-1] += self.comment(m)
+                else:
+                    body.append(f"{local} = {ELEMENTWISE[m.op](m, operands)}{self.comment(m)}")
                 if any(m is r for r in loop.roots):
                     dest = self.alloc(m)
                     body.append(f"{dest.read(idx)} = {local}")

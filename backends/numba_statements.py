@@ -4,8 +4,10 @@ Each entry is ``fn(gen, node, operands) -> Value`` and emits code of its own. Fl
 products go to BLAS through ``np.dot`` with an output array, on operands whose layout numba knows
 (C-contiguous, or the ``.T`` of one): :meth:`Generator.realize` copies any other view first, so
 numba never falls back to its slow loop for layout 'A' (and its warning is never silenced).
-Batched products and ``np.linalg`` calls loop over the leading (batch) axes, one 2-d call per
-matrix. Integer and boolean products, and ``einsum``, are loops with a scalar accumulator.
+Batched products and linear-algebra calls loop over the leading (batch) axes, one 2-d call per
+matrix: LAPACK through :mod:`.numba_lapack` for solve, inv, det and slogdet, ``np.linalg`` for the
+rest, their array results copied into place by ``copy_into``. Integer and boolean products, and
+``einsum``, are loops with a scalar accumulator.
 """
 
 from __future__ import annotations
@@ -116,7 +118,7 @@ def _einsum(gen, node, ops):
     return _contract(gen, node, product, len(out), tuple(sizes[c] for c in contracted))
 
 
-# --- np.linalg, one matrix at a time ------------------------------------------------------------
+# --- linear algebra, one matrix at a time ----------------------------------------------------
 
 
 def _linalg(gen, node, ops, call, store):

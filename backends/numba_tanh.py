@@ -14,46 +14,49 @@ tanh(±inf) is ±1 and tanh(nan) is nan.
   degree 13 (truncation error below 1e-17), and 2ⁿ from selects (|x| is capped at 20, where
   tanh is 1 in float64, so n <= 58);
 * one division for both branches (numerator and denominator are selected first).
+
+Inside a fused loop the generated code writes these statements out in the loop body
+(:func:`statements`): calling a function there would stop LLVM from vectorizing the loop, and
+numba's own ``inline="always"`` cost up to 2 s of compile per kernel. Outside loops (0-d values)
+the kernel calls the module's ``tanh`` helper (:data:`SOURCE`), the same statements.
 """
 
-SOURCE = '''
-@numba.njit({flags})
-def tanh(x):
-    # vectorizable tanh (graphc.backends.numba_tanh): both branches computed, then selected
-    a = abs(x)
-    z = a * a
-    p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z - 1.61468768441708447952e3
-    q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z + 4.84406305325125486048e3
-    y = 2.0 * min(a, 20.0)
-    n = math.floor(y * 1.4426950408889634 + 0.5)
-    r = (y - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10
-    e = 1.0 / 6227020800.0
-    e = e * r + 1.0 / 479001600.0
-    e = e * r + 1.0 / 39916800.0
-    e = e * r + 1.0 / 3628800.0
-    e = e * r + 1.0 / 362880.0
-    e = e * r + 1.0 / 40320.0
-    e = e * r + 1.0 / 5040.0
-    e = e * r + 1.0 / 720.0
-    e = e * r + 1.0 / 120.0
-    e = e * r + 1.0 / 24.0
-    e = e * r + 1.0 / 6.0
-    e = e * r + 0.5
-    e = e * r + 1.0
-    e = e * r + 1.0
-    scale = 4294967296.0 if n >= 32.0 else 1.0  # 2**n, one bit of n at a time
-    n = n - 32.0 if n >= 32.0 else n
-    scale = scale * 65536.0 if n >= 16.0 else scale
-    n = n - 16.0 if n >= 16.0 else n
-    scale = scale * 256.0 if n >= 8.0 else scale
-    n = n - 8.0 if n >= 8.0 else n
-    scale = scale * 16.0 if n >= 4.0 else scale
-    n = n - 4.0 if n >= 4.0 else n
-    scale = scale * 4.0 if n >= 2.0 else scale
-    n = n - 2.0 if n >= 2.0 else n
-    e = e * (scale * 2.0 if n >= 1.0 else scale)
-    small = a < 0.625
-    numerator = a * z * p if small else -2.0
-    denominator = q if small else e + 1.0
-    return math.copysign((a if small else 1.0) + numerator / denominator, x)
-'''
+_BODY = """\
+{t}a = abs({x})
+{t}z = {t}a * {t}a
+{t}p = (-9.64399179425052238628e-1 * {t}z - 9.92877231001918586564e1) * {t}z - 1.61468768441708447952e3
+{t}q = (({t}z + 1.12811678491632931402e2) * {t}z + 2.23548839060100448583e3) * {t}z + 4.84406305325125486048e3
+{t}y = 2.0 * min({t}a, 20.0)
+{t}n = math.floor({t}y * 1.4426950408889634 + 0.5)
+{t}r = ({t}y - {t}n * 6.93147180369123816490e-01) - {t}n * 1.90821492927058770002e-10
+{t}e = ((1.0 / 6227020800.0 * {t}r + 1.0 / 479001600.0) * {t}r + 1.0 / 39916800.0) * {t}r
+{t}e = ((({t}e + 1.0 / 3628800.0) * {t}r + 1.0 / 362880.0) * {t}r + 1.0 / 40320.0) * {t}r
+{t}e = ((({t}e + 1.0 / 5040.0) * {t}r + 1.0 / 720.0) * {t}r + 1.0 / 120.0) * {t}r
+{t}e = (((({t}e + 1.0 / 24.0) * {t}r + 1.0 / 6.0) * {t}r + 0.5) * {t}r + 1.0) * {t}r + 1.0
+{t}s = 4294967296.0 if {t}n >= 32.0 else 1.0
+{t}n = {t}n - 32.0 if {t}n >= 32.0 else {t}n
+{t}s = {t}s * 65536.0 if {t}n >= 16.0 else {t}s
+{t}n = {t}n - 16.0 if {t}n >= 16.0 else {t}n
+{t}s = {t}s * 256.0 if {t}n >= 8.0 else {t}s
+{t}n = {t}n - 8.0 if {t}n >= 8.0 else {t}n
+{t}s = {t}s * 16.0 if {t}n >= 4.0 else {t}s
+{t}n = {t}n - 4.0 if {t}n >= 4.0 else {t}n
+{t}s = {t}s * 4.0 if {t}n >= 2.0 else {t}s
+{t}n = {t}n - 2.0 if {t}n >= 2.0 else {t}n
+{t}e = {t}e * ({t}s * 2.0 if {t}n >= 1.0 else {t}s)
+{t}small = {t}a < 0.625
+{t}num = {t}a * {t}z * {t}p if {t}small else -2.0
+{t}den = {t}q if {t}small else {t}e + 1.0
+{out} = math.copysign(({t}a if {t}small else 1.0) + {t}num / {t}den, {x})"""
+
+
+def statements(x: str, out: str, prefix: str) -> list[str]:
+    """Lines computing ``out = tanh(x)``, their temporaries named ``prefix`` + a letter."""
+    return _BODY.format(x=x, out=out, t=prefix).splitlines()
+
+
+SOURCE = (
+    "\n@numba.njit({flags})\ndef tanh(x):\n    # vectorizable tanh (graphc.backends.numba_tanh)\n"
+    + "".join(f"    {line}\n" for line in statements("x", "result", ""))
+    + "    return result\n"
+)

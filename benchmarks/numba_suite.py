@@ -264,11 +264,14 @@ def fmt(seconds: float) -> str:
 
 
 def run_problems(keys, runs):
+    """Times of every column, and numba's cold compile times. graphc's and numpy's columns are
+    measured first for all problems, JAX and PyTensor afterwards: XLA's thread pool keeps
+    spinning for a while after a call, and on two cores that slowed the next measurements (and
+    compiles) of the other columns by up to 2x."""
     rows, compile_rows = [], []
+    cases = []
     for key in keys:
         graphs, wrt, inputs, hand = graphs_of(key)
-        jx = jax_functions(key)
-        ptf = pytensor_functions(key)
         v = np.random.default_rng(9).normal(size=np.shape(inputs[wrt]))
         for j, (kind, graph) in enumerate(graphs.items()):
             args = {**inputs, "direction": v} if kind == "hvp" else inputs
@@ -282,15 +285,22 @@ def run_problems(keys, runs):
                 "numba backend": median_time(partial(numba_fn, **args), runs),
                 "hand numpy": median_time(partial(hand[j], *hand_args), runs),
             }
+            rows.append((key, kind, times))
+            compile_rows.append((key, kind, cold))
+            cases.append((key, j, kind, hand[j], hand_args, times))
+            print(f"  measured {key} {kind}", file=sys.stderr, flush=True)
+    for key in keys:
+        jx, ptf = jax_functions(key), pytensor_functions(key)
+        for case_key, j, kind, reference, hand_args, times in cases:
+            if case_key != key:
+                continue
             if jx is not None:
                 jargs = [np.asarray(a) for a in hand_args]
                 times["jax jit"] = median_time(partial(_block_call, jx[j], jargs), runs)
             if ptf is not None:
-                check_against(ptf[j], hand[j], hand_args, f"{key} {kind}")
+                check_against(ptf[j], reference, hand_args, f"{key} {kind}")
                 times["pytensor C"] = median_time(partial(ptf[j], *hand_args), runs)
-            rows.append((key, kind, times))
-            compile_rows.append((key, kind, cold))
-            print(f"  measured {key} {kind}", file=sys.stderr, flush=True)
+            print(f"  measured {key} {kind} (JAX, PyTensor)", file=sys.stderr, flush=True)
     return rows, compile_rows
 
 
@@ -305,7 +315,7 @@ import json, sys, time
 sys.path.insert(0, {here!r})
 import numba_suite as s
 import graphc as gc
-out = []
+out = [("numba start-up", "", s.numba_startup(), 0.0, False)]
 for key in {keys!r}:
     graphs = s.graphs_of(key)[0]
     for kind, graph in graphs.items():
@@ -355,12 +365,23 @@ def overhead(runs):
     }
 
 
+def numba_startup() -> float:
+    """Seconds numba takes to compile its first (trivial) function in this process: its own
+    initialisation, which the first kernel of a process pays whatever the graph, reported apart."""
+    import numba
+
+    t0 = time.perf_counter()
+    numba.njit(lambda v: v + 1.0)(1.0)
+    return time.perf_counter() - t0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS))
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-start subprocesses")
     args = parser.parse_args(argv)
+    startup = numba_startup()
     rows, compile_rows = run_problems(args.problems, args.runs)
     columns = list(rows[0][2])
     print("median time per call (ratio to hand-written numpy)")
@@ -379,6 +400,9 @@ def main(argv=None):
     warm = {} if args.no_warm else {(k, w): (total, inner, hit) for k, w, total, inner, hit in
                                      warm_starts(args.problems)}
     print("numba compile: cold (this process, no cache) and warm (new process, kernel cache)")
+    warm_startup = warm.get(("numba start-up", ""), (float("nan"),))[0]
+    print(f"(numba's own start-up, paid once per process before its first compile, cold or warm, is "
+          f"not included: {fmt(startup)} here, {fmt(warm_startup)} in the warm-start process)")
     print(f"{'problem':<8}{'what':<12}{'cold':>10}{'warm':>10}{'cache hit':>10}")
     for key, kind, cold in compile_rows:
         total, _, hit = warm.get((key, kind), (float("nan"), 0, False))

