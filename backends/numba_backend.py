@@ -63,6 +63,7 @@ from graphc.ir import Graph, Node
 from . import numba_cache, numba_lapack, numba_tanh
 from .numba_codegen import Generator
 from .numba_lowering import LOWERING, check_lowerable
+from .numba_workspace import Workspace
 
 OPTIONS = {"parallel": True, "cache": True}
 _LOADED: dict[str, object] = {}  # cache key -> compiled dispatcher, for this process
@@ -118,8 +119,9 @@ class NumbaKernel:
 
     ``source`` is the generated module; ``compile_seconds`` the time numba took to compile it,
     or to load it (``cache_hit``: from the disk cache, or compiled earlier in this process).
-    Large intermediate arrays live in a workspace (arrays passed to the kernel) that it keeps
-    between calls, one per concurrent caller: ``workspace_bytes`` is its size.
+    Large intermediate arrays live in a workspace (arrays passed to the kernel, sharing memory
+    where their lifetimes allow: :mod:`.numba_workspace`) that it keeps between calls, one per
+    concurrent caller: ``workspace_bytes`` is its size.
     """
 
     def __init__(self, graph: Graph, gen: Generator, dispatcher, source: str, path, seconds, hit):
@@ -141,7 +143,8 @@ class NumbaKernel:
             i for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
             if not batched and node.shape == () and node.dtype in _PYTHON_TYPE)
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
-        self._workspace_shapes = [(shape, dtype) for _, shape, dtype in gen.workspace]
+        self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace) \
+            if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
         # 0-d outputs come back as Python scalars (numba boxes them so): 0-d arrays of their dtype
         self._scalar_out = [(i, np.array if o.dtype in _PYTHON_TYPE else partial(np.asarray, dtype=o.dtype))
@@ -149,7 +152,7 @@ class NumbaKernel:
 
     @property
     def workspace_bytes(self) -> int:
-        return sum(int(np.prod(shape)) * dtype.itemsize for shape, dtype in self._workspace_shapes)
+        return self._workspace.nbytes if self._workspace else 0
 
     def __call__(self, arrays):
         """The outputs for ``arrays``, inputs of the graph's dtypes and shapes (checked by the
@@ -159,11 +162,11 @@ class NumbaKernel:
     def call_exact(self, args):
         """The outputs for inputs exactly as the signature declares them: C-contiguous arrays,
         and Python scalars for the 0-d inputs listed in ``python_scalar_inputs``."""
-        if self._workspace_shapes:
+        if self._workspace:
             try:
                 workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
             except IndexError:
-                workspace = tuple(np.empty(shape, dtype) for shape, dtype in self._workspace_shapes)
+                workspace = self._workspace.allocate()
             try:
                 results = self.dispatcher(*args, *self._constants, *workspace)
             except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:

@@ -27,7 +27,7 @@ from optable import OPS, sample
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends import numba_lowering
+from graphc.backends import numba_lowering, numba_workspace
 from graphc.backends.numba_codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
@@ -262,6 +262,38 @@ def test_large_intermediates_live_in_a_workspace_that_outputs_never_alias():
             np.testing.assert_allclose(got[key], expected, rtol=1e-12, atol=1e-12, err_msg=key)
     for key in kept:
         np.testing.assert_array_equal(out1[key], kept[key], err_msg=key)  # untouched by the 2nd call
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5000), st.integers(0, 30), st.integers(0, 10)), max_size=25))
+def test_workspace_arrays_share_memory_only_when_their_lifetimes_do_not_touch(arrays):
+    sizes = [size for size, _, _ in arrays]
+    spans = [(first, first + length) for _, first, length in arrays]
+    offsets, total = numba_workspace.plan(sizes, spans)
+    for i in range(len(arrays)):
+        assert offsets[i] % numba_workspace.ALIGN == 0 and offsets[i] + sizes[i] <= total
+        for j in range(i):
+            overlap_in_time = spans[i][0] <= spans[j][1] and spans[j][0] <= spans[i][1]
+            overlap_in_memory = offsets[i] < offsets[j] + sizes[j] and offsets[j] < offsets[i] + sizes[i]
+            assert not (overlap_in_time and overlap_in_memory), (i, j)
+    if len(arrays) > 1 and all(s[1] < t[0] for s, t in zip(sorted(spans), sorted(spans)[1:])):
+        assert total == -(-max(sizes) // numba_workspace.ALIGN) * numba_workspace.ALIGN  # one after another
+
+
+def test_a_loop_that_reads_one_array_for_the_last_time_never_writes_into_it():
+    body = textwrap.dedent("""\
+        def kernel(a, v1, v2, v3):
+            np.dot(a, a, v1)
+            for i0 in range(4):
+                for i1 in range(4):
+                    v2[i0, i1] = v1[i0, i1] * 2.0
+            np.dot(v2, a, v3)
+            return (v3[0, 0], )
+        """)
+    assert numba_workspace.lifetimes(body, ["v1", "v2", "v3"]) == [(0, 1), (1, 2), (2, 3)]
+    offsets, total = numba_workspace.plan([128, 128, 128], [(0, 1), (1, 2), (2, 3)])
+    assert offsets[0] != offsets[1] and offsets[1] != offsets[2] and offsets[0] == offsets[2]
+    assert total == 256
 
 
 def test_concurrent_calls_never_share_a_workspace():
