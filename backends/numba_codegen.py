@@ -388,6 +388,8 @@ class Generator:
                 operands = [self.loop_read(o, loop, idx) for o in m.inputs]
                 if m.op == "tanh":  # written out, so that LLVM vectorizes the loop (numba_tanh)
                     prefix = f"th{self.index[m.serial]}_"
+                    body.append(f"# {self.labels[m.serial]} tanh, written out so that LLVM vectorizes "
+                                "the loop (graphc.backends.numba_tanh)")
                     body.append(f"{prefix}x = {operands[0]}")
                     body += numba_tanh.statements(f"{prefix}x", local, prefix)
                     body[-1] += self.comment(m)
