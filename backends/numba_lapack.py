@@ -1,4 +1,5 @@
-"""LAPACK for generated kernels, called directly: LU solves, inverses and determinants.
+"""LAPACK and BLAS for generated kernels, called directly: LU solves, inverses, determinants and
+products with symmetric matrices.
 
 numba's own ``np.linalg.solve`` takes about 6 s to compile (``slogdet`` and ``det`` over 1 s
 each) on the reference machine: it is written for every layout and rank at once. The functions
@@ -30,16 +31,19 @@ from numba.extending import get_cython_function_address, overload
 FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
+_ARGS = {"gesv": 8, "getrf": 6, "symv": 10, "symm": 12}  # every argument by pointer (Fortran)
+
+
 def _external(routine: str) -> types.ExternalFunction:
-    """A Fortran LAPACK routine (every argument by pointer) under graphc's own symbol name."""
+    """A LAPACK or BLAS routine of SciPy's under graphc's own symbol name."""
     symbol = f"graphc_{routine}"
-    llvm.add_symbol(symbol, get_cython_function_address("scipy.linalg.cython_lapack", routine))
-    n_args = {"gesv": 8, "getrf": 6}[routine[1:]]
-    return types.ExternalFunction(symbol, types.void(*([types.voidptr] * n_args)))
+    module = "scipy.linalg.cython_blas" if routine[1:] in ("symv", "symm") else "scipy.linalg.cython_lapack"
+    llvm.add_symbol(symbol, get_cython_function_address(module, routine))
+    return types.ExternalFunction(symbol, types.void(*([types.voidptr] * _ARGS[routine[1:]])))
 
 
 _ROUTINES = {(name, dtype): _external(letter + name)
-             for name in ("gesv", "getrf") for letter, dtype in (("d", types.float64), ("s", types.float32))}
+             for name in _ARGS for letter, dtype in (("d", types.float64), ("s", types.float32))}
 
 
 def _gesv(a, *pointers):
@@ -48,6 +52,14 @@ def _gesv(a, *pointers):
 
 def _getrf(a, *pointers):
     """LAPACK ?getrf of ``a``'s dtype."""
+
+
+def _symv(a, *pointers):
+    """BLAS ?symv of ``a``'s dtype."""
+
+
+def _symm(a, *pointers):
+    """BLAS ?symm of ``a``'s dtype."""
 
 
 def _overload_routine(stub, name):
@@ -63,6 +75,8 @@ def _overload_routine(stub, name):
 
 _overload_routine(_gesv, "gesv")
 _overload_routine(_getrf, "getrf")
+_overload_routine(_symv, "symv")
+_overload_routine(_symm, "symm")
 
 
 @numba.njit(**FLAGS)
@@ -135,6 +149,36 @@ def lapack_inv(a):
 
 
 @numba.njit(**FLAGS)
+def symmetric_dot(a, b, out, a_left):
+    """out = S @ b (``a_left``) or b @ S, S the symmetric matrix with a's lower triangle (see
+    gc.symmetrize), by BLAS ?symv / ?symm, which read that triangle only. b and out are
+    C-contiguous. Read column-major, a's lower triangle is the upper one ("U"); a C-contiguous
+    matrix read column-major is its transpose, so S @ B is computed as (Bᵀ S)ᵀ and B @ S as
+    (S Bᵀ)ᵀ."""
+    n = a.shape[0]
+    chars = np.empty(2, np.uint8)  # side, uplo
+    chars[1] = 85  # "U"
+    ints = np.empty(4, np.int32)
+    scalars = np.empty(2, a.dtype)  # alpha, beta
+    scalars[0] = 1.0
+    scalars[1] = 0.0
+    ints[0] = n
+    ints[1] = max(n, 1)
+    ints[2] = 1
+    if b.ndim == 1:  # S b = bᵀ S for a symmetric S
+        _symv(a, chars[1:].ctypes, ints[0:].ctypes, scalars[0:].ctypes, a.ctypes, ints[1:].ctypes,
+              b.ctypes, ints[2:].ctypes, scalars[1:].ctypes, out.ctypes, ints[2:].ctypes)
+    else:
+        k = b.shape[1] if a_left else b.shape[0]  # the other dimension of b
+        chars[0] = 82 if a_left else 76  # "R": Bᵀ S, "L": S Bᵀ
+        ints[2] = k
+        ints[3] = max(k, 1) if a_left else max(n, 1)  # leading dimension of Bᵀ and of the result
+        _symm(a, chars[0:].ctypes, chars[1:].ctypes, ints[2:].ctypes if a_left else ints[0:].ctypes,
+              ints[0:].ctypes if a_left else ints[2:].ctypes, scalars[0:].ctypes, a.ctypes,
+              ints[1:].ctypes, b.ctypes, ints[3:].ctypes, scalars[1:].ctypes, out.ctypes, ints[3:].ctypes)
+
+
+@numba.njit(**FLAGS)
 def copy_into(out, x):
     """out[...] = x, element by element (a slice assignment makes numba compile its
     shape-mismatch error message, which takes seconds); ndim is a constant numba prunes on."""
@@ -149,7 +193,7 @@ def copy_into(out, x):
                 out[i, j] = x[i, j]
 
 
-HELPERS = ("copy_into", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
+HELPERS = ("copy_into", "symmetric_dot", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
 
 
 def helper_name(helper: str, dtype=None) -> str:

@@ -76,11 +76,31 @@ def _matmul_loops(gen, node, a, b) -> Value:
     return _contract(gen, node, product, n_out, (A.shape[-1],))
 
 
+def _symmetric_matmul(gen, node, a, b) -> Value | None:
+    """S @ x, S @ B, x @ S or B @ S with S = symmetrize(m) of a plain matrix m: BLAS ?symv/?symm
+    read m's lower triangle in place (a copy of S would cost more than the product)."""
+    A, B = node.inputs
+    if a.symmetric_of is not None and a.symmetric_of.plain and B.ndim <= 2 and node.ndim >= 1:
+        raw, other, other_node, left = a.symmetric_of, b, B, True
+    elif b.symmetric_of is not None and b.symmetric_of.plain and A.ndim <= 2 and node.ndim >= 1:
+        raw, other, other_node, left = b.symmetric_of, a, A, False
+    else:
+        return None
+    eo, _ = gen.realize(other, other_node.dtype, allow_f=False)
+    dest = gen.alloc(node)
+    gen.line(f"{gen.helper('symmetric_dot', None)}({raw.array_expr()}, {eo}, {dest.array_expr()}, {left})"
+             f"{gen.comment(node)}")
+    return dest
+
+
 def _matmul(gen, node, ops):
     a, b = ops
     A, B = node.inputs
     if node.dtype.kind != "f":  # BLAS has no integer or boolean products
         return _matmul_loops(gen, node, a, b)
+    symmetric = _symmetric_matmul(gen, node, a, b)
+    if symmetric is not None:
+        return symmetric
     ea, _ = gen.realize(a, A.dtype)
     eb, _ = gen.realize(b, B.dtype)
     if A.ndim == 1 and B.ndim == 1:

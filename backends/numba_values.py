@@ -17,6 +17,7 @@ class Value:
     prefix: tuple[str, ...] = ()
     reader: object = None
     transpose_of: Value | None = None  # a 2-d transpose of a plain array: realised as ``a.T``
+    symmetric_of: Value | None = None  # symmetrize(x) of a 2-d x: products use BLAS ?symv/?symm
     fresh: bool = False  # memory the kernel allocated (an output may return it without a copy)
     outer: bool = True  # defined outside the batch loop (batch-invariant)
     const: object = None  # the value, when it is a 0-d constant known at code generation

@@ -154,7 +154,18 @@ def _shape(shape) -> str:
     return "(" + "".join(f"{d}, " for d in shape).rstrip() + ")"
 
 
+def _symmetrize(gen, node, ops):
+    (x,) = ops
+
+    def read(idx):
+        *batch, i, j = idx
+        return f"({x.read((*batch, i, j))} if {i} >= {j} else {x.read((*batch, j, i))})"
+
+    return _view(gen, node, read, symmetric_of=x if node.ndim == 2 else None)
+
+
 VIEWS = {
+    "symmetrize": _symmetrize,
     "broadcast_to": _broadcast_to,
     "transpose": _transpose,
     "slice": _slice,

@@ -102,6 +102,7 @@ from .linalg import (
     solve,
     svd,
     svdvals,
+    symmetrize,
     trace,
 )
 from .pipeline import Stage, trace_pipeline

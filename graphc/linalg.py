@@ -62,6 +62,15 @@ def trace(x, offset: int = 0, axis1: int = 0, axis2: int = 1, name=None) -> Node
     return gc.sum(diagonal(x, offset, axis1, axis2), axis=-1, name=name)
 
 
+def symmetrize(a, name=None) -> Node:
+    """The symmetric matrix whose lower triangle (diagonal included) is ``a``'s: ``a``'s upper
+    triangle is never read, as in ``np.linalg.eigh`` and ``cholesky``. Declares a symmetric input:
+    products with it use BLAS's symmetric routines and ``symmetrize(a).T`` is the same node, so
+    the gradient of ``x @ symmetrize(a) @ x`` needs one product, not two. Derivatives are those
+    of the function of ``a`` this defines (the upper triangle's are zero)."""
+    return bind("symmetrize", [_float_node(a)], name=name)
+
+
 def inv(a, name=None) -> Node:
     """``np.linalg.inv`` of (..., n, n)."""
     return bind("inv", [_float_node(a)], name=name)

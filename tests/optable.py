@@ -377,6 +377,8 @@ LINALG = [
            (normal,), lambda v: np.diag(v, -1)),
     _unary_matrix("diagonal", lambda a: gc.diagonal(a, 0, -2, -1), square, normal,
                   lambda a: np.diagonal(a, 0, -2, -1)),
+    _unary_matrix("symmetrize", lambda a: gc.symmetrize(a), square, normal,
+                  lambda a: np.tril(a) + np.swapaxes(np.tril(a, -1), -1, -2)),
     _unary_matrix("inv", lambda a: gc.inv(a), square, well_conditioned, np.linalg.inv),
     OpSpec("solve", lambda a, b: gc.solve(a, b), solve_shapes(), (well_conditioned, normal),
            np.linalg.solve),

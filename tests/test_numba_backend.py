@@ -369,6 +369,47 @@ def test_lapack_helpers_match_numpy_on_general_matrices(dtype):
         np.testing.assert_allclose(got[key], expected, err_msg=key, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_products_with_a_symmetrized_matrix_use_blas_symmetric_routines_in_place(dtype):
+    """S @ x, x @ S, S @ B and B @ S with S = symmetrize(A) call ?symv / ?symm on A itself (its
+    lower triangle); the upper triangle of A must not matter."""
+    rng = np.random.default_rng(4)
+    A, x = gc.placeholder("A", (6, 6), dtype), gc.placeholder("x", (6,), dtype)
+    B, C = gc.placeholder("B", (6, 3), dtype), gc.placeholder("C", (2, 6), dtype)
+    S = gc.symmetrize(A)
+    graph = gc.Graph([A, x, B, C], {"Sx": S @ x, "xS": x @ S, "SB": S @ B, "CS": C @ S, "xSx": x @ S @ x})
+    kernel = get_backend("numba").compile(gc.optimize(graph), cache=False)
+    body = kernel.source.split("def kernel")[1]
+    assert body.count("symmetric_dot(in_A, ") == 4 and " else in_A[" not in body  # S is never copied
+    values = {"A": rng.normal(size=(6, 6)), "x": rng.normal(size=6), "B": rng.normal(size=(6, 3)),
+              "C": rng.normal(size=(2, 6))}
+    values = {k: v.astype(dtype) for k, v in values.items()}
+    other_upper = dict(values, A=np.tril(values["A"]) + np.triu(rng.normal(size=(6, 6)), 1).astype(dtype))
+    lower = np.tril(values["A"].astype(np.float64))
+    sym = lower + np.tril(lower, -1).T
+    xs, bs, cs = (values[k].astype(np.float64) for k in "xBC")
+    want = {"Sx": sym @ xs, "xS": xs @ sym, "SB": sym @ bs, "CS": cs @ sym, "xSx": xs @ sym @ xs}
+    for inputs in (values, other_upper):
+        got = gc.compile(graph, backend="numba")(**inputs)
+        for key, expected in want.items():
+            assert got[key].dtype == np.dtype(dtype)
+            np.testing.assert_allclose(got[key], expected, err_msg=key, **TOL[dtype])
+
+
+def test_the_gradient_of_a_symmetric_quadratic_form_needs_one_product():
+    A, x = gc.placeholder("A", (5, 5)), gc.placeholder("x", (5,))
+    S = gc.symmetrize(A)
+    grad = gc.optimize(gc.grad(gc.Graph([x, A], [gc.log(x @ (S @ x))]), "x"))
+    products = [n for n in grad.nodes if n.op == "matmul"]
+    assert len(products) == 2  # S x, then x · (S x); the gradient 2 S x / q reuses S x
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(5, 5))
+    a = a @ a.T + 5 * np.eye(5)
+    xv = rng.normal(size=5)
+    q = xv @ a @ xv
+    np.testing.assert_allclose(gc.compile(grad, backend="numba")(x=xv, A=a)[1], 2 * a @ xv / q, rtol=1e-13)
+
+
 def test_generated_tanh_is_within_two_ulp_of_numpy():
     """The kernel's tanh is its own vectorizable arithmetic (backends/numba_tanh.py)."""
     grid = np.concatenate([np.linspace(-30, 30, 2_000_001), np.geomspace(1e-300, 1, 100_000),

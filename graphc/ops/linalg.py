@@ -126,6 +126,30 @@ defop("embed_diagonal", _infer_embed,
       category="linalg", doc="zeros of (..., m, n) with the operand on the offset diagonal")
 
 
+# --- symmetrize ---------------------------------------------------------------------------------
+def _infer_symmetrize(a):
+    _float_only(a)
+    _square(a, "symmetrize")
+    return a.shape, a.dtype
+
+
+def _symmetrize_vjp(g, out, a):
+    """A's lower triangle appears twice in the result (at (i, j) and (j, i)), its diagonal once
+    and its upper triangle not at all: Ā = (Ḡ + Ḡᵀ) ⊙ M, M = 1 below the diagonal, ½ on it, 0 above."""
+    import numpy as np
+
+    n = a.shape[-1]
+    mask = np.tril(np.ones((n, n), a.dtype), -1) + np.eye(n, dtype=a.dtype) * 0.5
+    return (g + _mT(g)) * gc.constant(mask)
+
+
+defop("symmetrize", _infer_symmetrize,
+      vjp=[_symmetrize_vjp],
+      jvp=[lambda t, out, a: la.symmetrize(t)],
+      category="linalg",
+      doc="the symmetric matrix with A's lower triangle (A's upper triangle is not read)")
+
+
 # --- inv, solve ----------------------------------------------------------------------------------
 def _infer_inv(a):
     _float_only(a)

@@ -110,6 +110,11 @@ def fill(root: Node, value) -> Node:
     return gc.broadcast_to(gc.constant(np.asarray(value, dtype=root.dtype)), root.shape)
 
 
+def _swaps_last_two(node: Node) -> bool:
+    n = node.ndim
+    return tuple(node.attrs["axes"]) == (*range(n - 2), n - 1, n - 2)
+
+
 def _reads_back_placed(node: Node) -> bool:
     placed = node.inputs[0]
     return (placed.op == "unslice" and node.attrs["starts"] == placed.attrs["starts"]
@@ -380,6 +385,10 @@ STRUCTURE = [
          "scalar out of matmul"),
     # matmul(A^T, B^T) -> (B A)^T
     Rule(Pat("matmul", MT, MT_B), lambda root, a, b: gc.transpose(gc.matmul(b, a)), "A^T B^T -> (B A)^T"),
+    Rule(Pat("transpose", Pat("symmetrize", X, name="sym"), where=_swaps_last_two),
+         lambda root, x, sym: sym, "symmetrize(x)^T -> symmetrize(x)"),
+    Rule(Pat("symmetrize", Pat("symmetrize", X, name="inner")), lambda root, x, inner: inner,
+         "symmetrize(symmetrize(x)) -> symmetrize(x)"),
     # the adjoint of a slice read back where it was placed (a VJP of a VJP does this)
     Rule(Pat("slice", Pat("unslice", X, name="placed"), where=_reads_back_placed), lambda root, x, placed: x,
          "slice(unslice(x)) of x's own region -> x"),
