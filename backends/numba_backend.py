@@ -138,10 +138,10 @@ class NumbaKernel:
                 self._convert.append(_c_array)
             else:
                 self._convert.append(_PYTHON_TYPE.get(node.dtype, _scalar))
-        # CompiledGraph may hand 0-d inputs of these dtypes over as the Python scalars themselves
-        self.python_scalar_inputs = frozenset(
-            i for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
-            if not batched and node.shape == () and node.dtype in _PYTHON_TYPE)
+        # input index -> the Python type CompiledGraph may pass for that 0-d input as it is
+        self.python_scalar_inputs = {
+            i: _PYTHON_TYPE[node.dtype] for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
+            if not batched and node.shape == () and node.dtype in _PYTHON_TYPE}
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
         self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace) \
             if gen.workspace else None
@@ -161,23 +161,20 @@ class NumbaKernel:
 
     def call_exact(self, args):
         """The outputs for inputs exactly as the signature declares them: C-contiguous arrays,
-        and Python scalars for the 0-d inputs listed in ``python_scalar_inputs``."""
+        and Python scalars of the types ``python_scalar_inputs`` gives for 0-d inputs."""
+        workspace = ()
         if self._workspace:
             try:
                 workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
             except IndexError:
                 workspace = self._workspace.allocate()
-            try:
-                results = self.dispatcher(*args, *self._constants, *workspace)
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
-                raise self._failure(exc) from None
-            finally:
+        try:
+            results = self.dispatcher(*args, *self._constants, *workspace)
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            raise self._failure(exc) from None
+        finally:
+            if workspace:
                 self._workspaces.append(workspace)
-        else:
-            try:
-                results = self.dispatcher(*args, *self._constants)
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
-                raise self._failure(exc) from None
         if self._scalar_out:
             results = list(results)
             for i, wrap in self._scalar_out:

@@ -33,7 +33,7 @@ from graphc.listing import node_labels
 
 from . import numba_tanh
 from .numba_fusion import Loop, constant_like, kind, plan_fusion
-from .numba_lapack import HELPERS, helper_name
+from .numba_lapack import HELPERS
 from .numba_lowering import ELEMENTWISE, LOWERING, NP_TYPE, REDUCTIONS, literal
 from .numba_values import Value, broadcast_index, shape_text
 from .numpy_backend import LOWERING as NUMPY_LOWERING
@@ -74,7 +74,7 @@ class Generator:
         self.values: dict[int, Value] = {}
         self.realized: dict[int, tuple[Value, Value]] = {}
         self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh"}
-        self.taken |= {helper_name(h, d) for h in HELPERS for d in ("float32", "float64")}
+        self.taken |= set(HELPERS)
         self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
         self.outer_lines: list[str] = []
         self.inner_lines: list[str] = []
@@ -83,7 +83,7 @@ class Generator:
         self.inner = False
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
-        self.helpers: set[tuple[str, str]] = set()  # (numba_lapack helper, dtype) the code calls
+        self.helpers: set[str] = set()  # the numba_lapack functions the code calls
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
@@ -110,11 +110,10 @@ class Generator:
                 text += "_" + suffix
         return self.name(text)
 
-    def helper(self, helper: str, dtype) -> str:
-        """The name of a :mod:`.numba_lapack` helper for ``dtype``, recorded so that the module
-        defines it."""
-        self.helpers.add((helper, str(dtype)))
-        return helper_name(helper, dtype)
+    def helper(self, name: str) -> str:
+        """``name``, a function of :mod:`.numba_lapack`, recorded so that the module imports it."""
+        self.helpers.add(name)
+        return name
 
     def line(self, text: str) -> None:
         self.lines.append("    " * self.depth + text)

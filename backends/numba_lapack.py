@@ -196,12 +196,6 @@ def copy_into(out, x):
 HELPERS = ("copy_into", "symmetric_dot", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
 
 
-def helper_name(helper: str, dtype=None) -> str:
-    """The name the generated code calls (one function serves every dtype)."""
-    return helper
-
-
-def helper_sources(needed: set[tuple[str, str]]) -> str:
-    """The generated module's import of the helpers in ``needed`` ((helper, dtype) pairs)."""
-    names = sorted({helper for helper, _ in needed})
-    return f"from graphc.backends.numba_lapack import {', '.join(names)}\n"
+def helper_sources(names: set[str]) -> str:
+    """The generated module's import of the functions ``names`` of this module."""
+    return f"from graphc.backends.numba_lapack import {', '.join(sorted(names))}\n"

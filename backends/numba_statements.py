@@ -88,7 +88,7 @@ def _symmetric_matmul(gen, node, a, b) -> Value | None:
         return None
     eo, _ = gen.realize(other, other_node.dtype, allow_f=False)
     dest = gen.alloc(node)
-    gen.line(f"{gen.helper('symmetric_dot', None)}({raw.array_expr()}, {eo}, {dest.array_expr()}, {left})"
+    gen.line(f"{gen.helper('symmetric_dot')}({raw.array_expr()}, {eo}, {dest.array_expr()}, {left})"
              f"{gen.comment(node)}")
     return dest
 
@@ -170,7 +170,7 @@ def _assign(gen, dest, idx, rest, value):
     """``dest[idx, rest] = value``; an array-valued one through the module's ``copy_into``."""
     target = dest.read(tuple(idx) + rest)
     if any(":" in r for r in rest):
-        return f"{gen.helper('copy_into', None)}({target}, {value})"
+        return f"{gen.helper('copy_into')}({target}, {value})"
     return f"{target} = {value}"
 
 
@@ -183,7 +183,7 @@ def _simple(fn, rest):
 
 def _slogdet(gen, node, ops):
     sign, logabs = gen.name("sign"), gen.name("logabsdet")
-    fn = gen.helper("lapack_slogdet", node.dtype)
+    fn = gen.helper("lapack_slogdet")
 
     def store(d, idx, v):
         return [f"{sign}, {logabs} = {v}", _assign(gen, d, idx, ("0",), sign),
@@ -215,15 +215,15 @@ def _svd(gen, node, ops):
 
 def _solve(gen, node, ops):
     rest = (":",) if node.inputs[1].ndim == 1 else (":", ":")
-    return _simple(gen.helper("lapack_solve", node.dtype), rest)(gen, node, ops)
+    return _simple(gen.helper("lapack_solve"), rest)(gen, node, ops)
 
 
 def _det(gen, node, ops):
-    return _simple(gen.helper("lapack_det", node.dtype), ())(gen, node, ops)
+    return _simple(gen.helper("lapack_det"), ())(gen, node, ops)
 
 
 def _inv(gen, node, ops):
-    return _simple(gen.helper("lapack_inv", node.dtype), (":", ":"))(gen, node, ops)
+    return _simple(gen.helper("lapack_inv"), (":", ":"))(gen, node, ops)
 
 
 STATEMENTS = {

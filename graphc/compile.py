@@ -65,9 +65,6 @@ def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
     return arr if arr.dtype == placeholder.dtype else arr.astype(placeholder.dtype)
 
 
-_PYTHON_TYPE = {"float64": float, "int64": int, "bool": bool}
-
-
 def _python_scalar(placeholder, value):
     """A Python int or float for an input of a float dtype, or an int for an integer dtype, is
     weakly typed, as in the builder (and JAX): it takes the input's dtype when the value fits."""
@@ -100,7 +97,7 @@ class CompiledGraph:
         # tests; anything else takes the general path, which checks and converts (same results).
         scalars = getattr(kernel, "python_scalar_inputs", None)
         self._fast_inputs = None if batch or scalars is None else tuple(
-            (p.dtype, p.shape, _PYTHON_TYPE[p.dtype.name] if i in scalars else None if p.shape else _General)
+            (p.dtype, p.shape, scalars.get(i, None if p.shape else _General))
             for i, p in enumerate(graph.inputs))
         names = self.input_names
         self._by_name = (operator.itemgetter(*names) if len(names) > 1
