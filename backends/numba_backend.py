@@ -146,6 +146,9 @@ class NumbaKernel:
         self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace) \
             if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
+        # call_exact(args): the outputs for inputs exactly as the signature declares them:
+        # C-contiguous arrays, and Python scalars of the types python_scalar_inputs gives
+        self.call_exact = self._call_with_workspace if self._workspace else self._call
         # 0-d outputs come back as Python scalars (numba boxes them so): 0-d arrays of their dtype
         self._scalar_out = [(i, np.array if o.dtype in _PYTHON_TYPE else partial(np.asarray, dtype=o.dtype))
                             for i, o in enumerate(graph.outputs) if o.shape == () and not gen.batch]
@@ -159,27 +162,27 @@ class NumbaKernel:
         caller); 0-d inputs may be numpy or Python scalars, arrays any layout."""
         return self.call_exact([conv(a) for conv, a in zip(self._convert, arrays)])
 
-    def call_exact(self, args):
-        """The outputs for inputs exactly as the signature declares them: C-contiguous arrays,
-        and Python scalars of the types ``python_scalar_inputs`` gives for 0-d inputs."""
-        workspace = ()
-        if self._workspace:
-            try:
-                workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
-            except IndexError:
-                workspace = self._workspace.allocate()
+    def _call(self, args, workspace=()):
+        """The outputs for inputs exactly as the signature declares them (``call_exact``)."""
         try:
             results = self.dispatcher(*args, *self._constants, *workspace)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             raise self._failure(exc) from None
-        finally:
-            if workspace:
-                self._workspaces.append(workspace)
         if self._scalar_out:
             results = list(results)
             for i, wrap in self._scalar_out:
                 results[i] = wrap(results[i])
         return results
+
+    def _call_with_workspace(self, args):
+        try:
+            workspace = self._workspaces.pop()  # atomic under the GIL, unlike a check then a pop
+        except IndexError:
+            workspace = self._workspace.allocate()
+        try:
+            return self._call(args, workspace)
+        finally:
+            self._workspaces.append(workspace)
 
     def _failure(self, exc) -> GraphError:
         return GraphError(
