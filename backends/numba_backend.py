@@ -18,12 +18,14 @@ What the generated code does:
   loops read through (:mod:`.numba_views`), never copies;
 * matrix products use BLAS through ``np.dot`` (:mod:`.numba_statements`), always on C- or
   F-contiguous arrays so numba never takes its slow layout-'A' path; numba's performance warnings
-  are left on. ``solve``, ``inv``, ``det`` and ``slogdet`` call LAPACK directly through small
-  helpers of the generated module (:mod:`.numba_lapack`: numba's ``np.linalg.solve`` alone takes
-  6 s to compile); ``cholesky``, ``eigh``, ``eigvalsh`` and ``svd`` use ``np.linalg``;
-* intermediate arrays of 64 KiB or more are slices of a workspace the kernel keeps between calls
-  (one per concurrent caller, ``NumbaKernel.workspace_bytes``): fresh large arrays cost page
-  faults on every call, more than the MLP's whole tanh layer on the reference machine;
+  are left on. ``solve``, ``inv``, ``det`` and ``slogdet`` call LAPACK directly, and products
+  with ``symmetrize(A)`` BLAS ?symv/?symm, through functions of :mod:`.numba_lapack` that numba
+  compiles once per machine (its ``np.linalg.solve`` alone takes 6 s to compile in every
+  process); ``cholesky``, ``eigh``, ``eigvalsh`` and ``svd`` use ``np.linalg``;
+* intermediate arrays of 64 KiB or more are kernel arguments from a workspace the kernel keeps
+  between calls (one per concurrent caller, arrays sharing memory where their lifetimes allow:
+  :mod:`.numba_workspace`): fresh large arrays cost page faults on every call, more than the
+  MLP's whole tanh layer on the reference machine;
 * large loops (estimated work at least ``PARALLEL_MIN_WORK``) run their outer axis with ``prange``;
   a reduction over that axis then keeps one partial result per block of rows, combined after
   the loop, so no two threads ever update one element. The function is compiled with

@@ -149,8 +149,8 @@ class Generator:
             return dest
         name = self.var(node)
         dt = NP_TYPE[node.dtype]
-        if not self.inner and node.serial not in self.output_serials:
-            scratch = self.scratch(name, node.shape, node.dtype, self.comment(node))
+        if node.serial not in self.output_serials:
+            scratch = self.scratch(name, node.shape, node.dtype)
             if scratch is not None:
                 if fill is not None:
                     self.line(f"{name}.fill({fill})")
@@ -161,20 +161,21 @@ class Generator:
             self.line(f"{name} = np.full({shape_text(node.shape)}, {fill}, {dt}){self.comment(node)}")
         return Value(node.shape, array=name, fresh=True, outer=not self.inner)
 
-    def scratch(self, name: str, shape, dtype, comment: str = "") -> Value | None:
+    def scratch(self, name: str, shape, dtype) -> Value | None:
         """``name`` as an array of the workspace (see WORKSPACE_MIN_BYTES): a kernel argument of
-        its own, or None when the array is too small to be worth it. Not fresh: an output
-        reading it gets a copy. (Slices of one big workspace array would do too, but then every
-        loop may alias every other and numba's compile took ~1 s longer on the MLP.)"""
+        its own, or None inside a batch kernel's sample loop or when the array is too small to be
+        worth it. Not fresh: an output reading it gets a copy. (Slices of one big workspace array
+        would do too, but then every loop may alias every other and numba's compile took ~1 s
+        longer on the MLP.)"""
         dtype = np.dtype(dtype)
-        if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < WORKSPACE_MIN_BYTES:
+        if self.inner or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < WORKSPACE_MIN_BYTES:
             return None
         self.workspace.append((name, tuple(shape), dtype))
         return Value(tuple(shape), array=name, outer=not self.inner)
 
     def temp_array(self, base: str, shape, dtype, scratch: bool = False) -> Value:
         name = self.name(base)
-        if scratch and not self.inner:
+        if scratch:
             found = self.scratch(name, shape, dtype)
             if found is not None:
                 return found

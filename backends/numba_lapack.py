@@ -31,19 +31,21 @@ from numba.extending import get_cython_function_address, overload
 FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
-_ARGS = {"gesv": 8, "getrf": 6, "symv": 10, "symm": 12}  # every argument by pointer (Fortran)
+# routine -> (SciPy module that exports it, number of arguments, every one by pointer: Fortran)
+_SOURCES = {"gesv": ("cython_lapack", 8), "getrf": ("cython_lapack", 6),
+            "symv": ("cython_blas", 10), "symm": ("cython_blas", 12)}
 
 
-def _external(routine: str) -> types.ExternalFunction:
-    """A LAPACK or BLAS routine of SciPy's under graphc's own symbol name."""
-    symbol = f"graphc_{routine}"
-    module = "scipy.linalg.cython_blas" if routine[1:] in ("symv", "symm") else "scipy.linalg.cython_lapack"
-    llvm.add_symbol(symbol, get_cython_function_address(module, routine))
-    return types.ExternalFunction(symbol, types.void(*([types.voidptr] * _ARGS[routine[1:]])))
+def _external(letter: str, name: str) -> types.ExternalFunction:
+    """SciPy's routine ``letter + name`` under graphc's own symbol name."""
+    module, n_args = _SOURCES[name]
+    symbol = f"graphc_{letter}{name}"
+    llvm.add_symbol(symbol, get_cython_function_address(f"scipy.linalg.{module}", letter + name))
+    return types.ExternalFunction(symbol, types.void(*([types.voidptr] * n_args)))
 
 
-_ROUTINES = {(name, dtype): _external(letter + name)
-             for name in _ARGS for letter, dtype in (("d", types.float64), ("s", types.float32))}
+_ROUTINES = {(name, dtype): _external(letter, name)
+             for name in _SOURCES for letter, dtype in (("d", types.float64), ("s", types.float32))}
 
 
 def _gesv(a, *pointers):
