@@ -16,12 +16,15 @@ What the generated code does:
   computed together in each loop nest (a list of lists of nodes, in emission order);
 * broadcasts, transposes, slices, unslices, concatenations and diagonals are index mappings the
   loops read through (:mod:`.numba_views`), never copies;
-* matrix products use BLAS through ``np.dot`` (:mod:`.numba_statements`), always on C- or
-  F-contiguous arrays so numba never takes its slow layout-'A' path; numba's performance warnings
-  are left on. ``solve``, ``inv``, ``det`` and ``slogdet`` call LAPACK directly, and products
-  with ``symmetrize(A)`` BLAS ?symv/?symm, through functions of :mod:`.numba_lapack` that numba
-  compiles once per machine (its ``np.linalg.solve`` alone takes 6 s to compile in every
-  process); ``cholesky``, ``eigh``, ``eigvalsh`` and ``svd`` use ``np.linalg``;
+* matrix products call BLAS ?gemm / ?gemv directly (:mod:`.numba_statements`,
+  :mod:`.numba_lapack`) on C-contiguous arrays, a transposed operand passed as its C parent and
+  a flag, so no view reaches numba's slow layout-'A' path (numba's performance warnings are left
+  on); products of at least ``PARALLEL_MIN_WORK`` multiply-adds (matrix-vector: a quarter of it)
+  are cut into blocks across numba's threads. ``solve``, ``inv``, ``det`` and ``slogdet`` call
+  LAPACK directly, and products with ``symmetrize(A)`` BLAS ?symv/?symm, all through functions
+  of :mod:`.numba_lapack` that numba compiles once per machine (its ``np.linalg.solve`` alone
+  takes 6 s to compile in every process); ``cholesky``, ``eigh``, ``eigvalsh`` and ``svd`` use
+  ``np.linalg``, and a vector @ vector ``np.dot``;
 * intermediate arrays of 64 KiB or more are kernel arguments from a workspace the kernel keeps
   between calls (one per concurrent caller, arrays sharing memory where their lifetimes allow:
   :mod:`.numba_workspace`): fresh large arrays cost page faults on every call, more than the
@@ -38,15 +41,14 @@ What the generated code does:
   allocation except the intermediate arrays the graph itself needs; nodes that do not depend on
   a batched input are computed once, before the loop.
 
-Threads. The backend changes no thread setting: numba's pool (``NUMBA_NUM_THREADS``) runs its
-prange loops, SciPy's OpenBLAS pool its ``np.dot`` / ``np.linalg`` calls (``OPENBLAS_NUM_THREADS``
-sets it and numpy's). A non-batch kernel never calls BLAS inside a parallel loop (its prange loops
-and BLAS calls alternate), and a batch kernel calls BLAS inside its prange loop only on one
-sample's small matrices, where OpenBLAS stays single-threaded. On two shared cores, measurements
-(``benchmarks/README.md``, section "numba") show two-thread BLAS pools oversubscribing badly
-(a 300x300 product 2-15x slower than single-threaded) while numba's fused loops do not: there,
-run with ``OPENBLAS_NUM_THREADS=1``. The backend cannot set it for you once numpy and SciPy are
-loaded, and a library should not override its user's settings.
+Threads. A kernel has one thread pool, numba's (``NUMBA_NUM_THREADS``): its prange loops and
+its large products run there. While a kernel that calls BLAS or LAPACK runs, SciPy's OpenBLAS
+(which numba's and graphc's BLAS calls use; numpy has its own) is set to one thread, and set back
+when the last such kernel returns (:func:`.numba_lapack.with_one_blas_thread`), so
+``OPENBLAS_NUM_THREADS`` no longer changes a kernel's speed and OpenBLAS's pool never competes
+with numba's for the cores. On the reference machine (2 cores) the two pools together made a
+300x300 product 2-15x slower (``benchmarks/README.md``, section "numba"). A batch kernel calls
+BLAS inside its prange loop, one sample's matrices each.
 """
 
 from __future__ import annotations
@@ -148,6 +150,7 @@ class NumbaKernel:
         self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace) \
             if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
+        self._run = partial(numba_lapack.with_one_blas_thread, dispatcher) if gen.calls_blas else dispatcher
         # call_exact(args): the outputs for inputs exactly as the signature declares them:
         # C-contiguous arrays, and Python scalars of the types python_scalar_inputs gives
         self.call_exact = self._call_with_workspace if self._workspace else self._call
@@ -167,7 +170,7 @@ class NumbaKernel:
     def _call(self, args, workspace=()):
         """The outputs for inputs exactly as the signature declares them (``call_exact``)."""
         try:
-            results = self.dispatcher(*args, *self._constants, *workspace)
+            results = self._run(*args, *self._constants, *workspace)
         except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
             raise self._failure(exc) from None
         if self._scalar_out:
@@ -229,7 +232,7 @@ class NumbaBackend:
 
     def fusion_groups(self, graph: Graph) -> list[list[Node]]:
         """The nodes fused into each loop nest of the generated code, in emission order. Nodes
-        not listed are scalars, views, sources or calls (np.dot, np.linalg)."""
+        not listed are scalars, views, sources or calls (BLAS, LAPACK, np.linalg)."""
         check_lowerable(graph)
         return [list(loop.members) for loop in Generator(graph).plan.loops]
 

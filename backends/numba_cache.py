@@ -4,8 +4,9 @@ A generated module is written once to ``$GRAPHC_CACHE_DIR/numba/graphc_<key>.py`
 ``$XDG_CACHE_HOME/graphc`` or ``~/.cache/graphc``) and imported from there, so that numba's own
 ``cache=True`` stores the compiled machine code beside it (``__pycache__``) and a later process
 loads it instead of compiling. The key hashes the graph's structural digest, the batch signature,
-the backend options, the generated source, and the numba, numpy, Python and graphc versions: a
-changed graph or a new numba never meets a stale entry.
+the backend options, the generated source, the source of the BLAS / LAPACK helpers it links in
+(:mod:`.numba_lapack`), and the numba, numpy, Python and graphc versions: a changed graph, helper
+or numba never meets a stale entry.
 
 Writes are atomic: the module is written to a temporary file in the same folder and hard-linked
 into place (``os.link`` fails if another process got there first, so a published file is never
@@ -28,6 +29,7 @@ import numpy as np
 
 import graphc
 
+from . import numba_lapack
 from .numba_codegen import CODEGEN_VERSION
 
 
@@ -41,10 +43,19 @@ def cache_dir() -> Path:
     return Path(base) / "graphc"
 
 
+def _helpers_digest() -> str:
+    """The hash of numba_lapack's source: a cached kernel holds the machine code of the helpers
+    it calls, linked in, so a changed helper must not meet a kernel compiled before."""
+    return hashlib.sha256(Path(numba_lapack.__file__).read_bytes()).hexdigest()
+
+
+_HELPERS_DIGEST = _helpers_digest()
+
+
 def kernel_key(digest: str, batch: tuple[str, ...], options: dict, source: str) -> str:
     h = hashlib.sha256()
     for part in (digest, repr(batch), repr(sorted(options.items())), source, numba.__version__,
-                 np.__version__, sys.version, graphc.__version__, CODEGEN_VERSION):
+                 np.__version__, sys.version, graphc.__version__, CODEGEN_VERSION, _HELPERS_DIGEST):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:40]

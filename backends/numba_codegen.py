@@ -11,8 +11,8 @@
 * views (:mod:`.numba_views`) cost nothing: a :class:`Value` knows how to *read* itself at an
   index, so a loop reads ``x[i1, i0]`` through a transpose or ``(g[i0 - 1] if 1 <= i0 < 3 else 0.0)``
   through an unslice; only ops that need a real array (BLAS, LAPACK, reshape) copy a view;
-* statements (:mod:`.numba_statements`) call ``np.dot`` / ``np.linalg`` on arrays whose layout
-  numba knows: C-contiguous, or the ``.T`` (F-contiguous) of one, never layout 'A'.
+* statements (:mod:`.numba_statements`) call BLAS / LAPACK functions and ``np.linalg`` on arrays
+  whose layout numba knows: C-contiguous, or the ``.T`` (F-contiguous) of one, never layout 'A'.
 
 With ``batch``, the body runs once per sample inside ``for k in prange(n_batch)``: batched inputs
 are read as ``in_x[k, ...]``, outputs are written straight into ``out0[k, ...]``, and every node
@@ -84,6 +84,7 @@ class Generator:
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
         self.helpers: set[str] = set()  # the numba_lapack functions the code calls
+        self.calls_blas = False  # whether the code calls BLAS or LAPACK (see with_one_blas_thread)
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
@@ -113,6 +114,7 @@ class Generator:
     def helper(self, name: str) -> str:
         """``name``, a function of :mod:`.numba_lapack`, recorded so that the module imports it."""
         self.helpers.add(name)
+        self.calls_blas |= name != "copy_into"
         return name
 
     def line(self, text: str) -> None:
@@ -182,14 +184,15 @@ class Generator:
         self.line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
         return Value(tuple(shape), array=name, fresh=True, outer=not self.inner)
 
-    def can_parallel(self, shape, ops=()) -> bool:
-        """Whether a loop nest over ``shape`` computing the ops named in ``ops`` (per element)
-        should run in parallel (see PARALLEL_MIN_WORK)."""
-        size = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        transcendental = sum(op in TRANSCENDENTAL for op in ops)
-        cost = TRANSCENDENTAL_COST * transcendental + max(1, (len(ops) - transcendental) // 4)
+    def can_parallel(self, shape, ops=(), work: int = 0) -> bool:
+        """Whether a loop nest over ``shape`` computing the ops named in ``ops`` (per element),
+        or ``work`` multiply-adds if given, should run in parallel (see PARALLEL_MIN_WORK)."""
+        if not work:
+            size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            transcendental = sum(op in TRANSCENDENTAL for op in ops)
+            work = size * (TRANSCENDENTAL_COST * transcendental + max(1, (len(ops) - transcendental) // 4))
         return (self.parallel and not self.inner and len(shape) > 0 and shape[0] > 1
-                and size * cost >= PARALLEL_MIN_WORK)
+                and work >= PARALLEL_MIN_WORK)
 
     def loop_nest(self, shape, body, pre=None, post=None, parallel=False, chunks: int = 0) -> None:
         """Nested loops over ``shape`` (index variables i0, i1, ...). ``pre[d]`` / ``post[d]``
@@ -238,7 +241,7 @@ class Generator:
 
     def realize(self, val: Value, dtype, allow_f: bool = True) -> tuple[str, str]:
         """An array expression for ``val`` with a layout numba knows ('C' or 'F'), copying a view
-        into a new C array when needed (so np.dot never meets a layout-'A' view)."""
+        into a new C array when needed (so BLAS never meets a layout-'A' view)."""
         if val.plain:
             return val.array_expr(), "C"
         t = val.transpose_of
@@ -252,6 +255,14 @@ class Generator:
                 self.copy(val, copy, val.shape)
             found = self.realized[id(val)] = (val, copy)  # val kept alive: its id stays unique
         return found[1].array_expr(), "C"
+
+    def blas_operand(self, val: Value, dtype) -> tuple[str, bool]:
+        """(a C-contiguous array expression, whether ``val`` is its transpose): a matrix operand
+        as the BLAS helpers of :mod:`.numba_lapack` take it."""
+        t = val.transpose_of
+        if not val.plain and t is not None and t.plain and len(val.shape) == 2:
+            return t.array_expr(), True
+        return self.realize(val, dtype, allow_f=False)[0], False
 
     # --- the graph -------------------------------------------------------------------------
 

@@ -1,31 +1,43 @@
-"""LAPACK and BLAS for generated kernels, called directly: LU solves, inverses, determinants and
-products with symmetric matrices.
+"""BLAS and LAPACK for generated kernels, called directly: matrix products (?gemm, ?gemv),
+products with symmetric matrices (?symv, ?symm), LU solves, inverses and determinants.
 
 numba's own ``np.linalg.solve`` takes about 6 s to compile (``slogdet`` and ``det`` over 1 s
 each) on the reference machine: it is written for every layout and rank at once. The functions
-here cover the one case a kernel needs, call LAPACK's ``?gesv`` / ``?getrf`` themselves, and are
-compiled once per machine: they live in this module with ``cache=True``, so numba keeps them in
-its on-disk cache and a kernel calling them only links them in.
+here cover the one case a kernel needs, call the routines themselves, and are compiled once per
+machine: they live in this module with ``cache=True``, so numba keeps them in its on-disk cache
+and a kernel calling them only links them in.
 
-The routines are SciPy's (``scipy.linalg.cython_lapack``, the LAPACK numba's ``np.linalg`` uses
-too). Importing this module registers them with LLVM under graphc's own symbol names and exposes
-them as numba ``ExternalFunction`` types. Compiled code refers to them by symbol name, not by
-address, so numba's on-disk cache stays valid across processes: every process that runs a
-kernel imports this module first (the generated module does), which registers the symbols again.
+Threads. While a kernel that calls BLAS or LAPACK runs, SciPy's OpenBLAS has one thread
+(:func:`with_one_blas_thread`, restored when the last such kernel returns), and a large product
+is instead cut into blocks that numba's threads compute (``parallel_dot``, ``parallel_matvec``).
+A kernel thus has one thread pool, numba's: on the reference machine (2 cores) OpenBLAS's pool
+competing with numba's made calls up to 10x slower, and an OpenBLAS pool of two threads left
+products slower than these blocks. ``OPENBLAS_NUM_THREADS`` no longer matters to kernels.
 
-LAPACK is column-major. A C-contiguous ``a`` read column-major is ``aᵀ``: the functions factor a
-copy of ``a`` as it is where that is enough (``det aᵀ = det a``) and copy ``a.T`` where the
-orientation matters (``solve``).
+The routines are SciPy's (``scipy.linalg.cython_blas`` and ``cython_lapack``, the ones numba's
+``np.dot`` and ``np.linalg`` use too). Importing this module registers them with LLVM under
+graphc's own symbol names and exposes them as numba ``ExternalFunction`` types. Compiled code
+refers to them by symbol name, not by address, so numba's on-disk cache stays valid across
+processes: every process that runs a kernel imports this module first (the generated module
+does), which registers the symbols again.
+
+BLAS and LAPACK are column-major. A C-contiguous ``a`` read column-major is ``aᵀ``: products
+are computed transposed (``outᵀ = bᵀ aᵀ``), and LU factors a copy of ``a`` as it is where that
+is enough (``det aᵀ = det a``) and of ``a.T`` where the orientation matters (``solve``).
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import threading
+from pathlib import Path
 
 import llvmlite.binding as llvm
 import numba
 import numpy as np
-from numba import types
+import scipy
+from numba import prange, types
 from numba.extending import get_cython_function_address, overload
 
 FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
@@ -33,7 +45,8 @@ FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
 
 # routine -> (SciPy module that exports it, number of arguments, every one by pointer: Fortran)
 _SOURCES = {"gesv": ("cython_lapack", 8), "getrf": ("cython_lapack", 6),
-            "symv": ("cython_blas", 10), "symm": ("cython_blas", 12)}
+            "symv": ("cython_blas", 10), "symm": ("cython_blas", 12), "gemm": ("cython_blas", 13),
+            "gemv": ("cython_blas", 11)}
 
 
 def _external(letter: str, name: str) -> types.ExternalFunction:
@@ -46,6 +59,57 @@ def _external(letter: str, name: str) -> types.ExternalFunction:
 
 _ROUTINES = {(name, dtype): _external(letter, name)
              for name in _SOURCES for letter, dtype in (("d", types.float64), ("s", types.float32))}
+
+
+def _openblas_threads():
+    """(get, set) of the number of threads of SciPy's OpenBLAS, ctypes functions, or None when
+    SciPy's BLAS is another library. SciPy bundles its own OpenBLAS (numpy has another), with a
+    "scipy_" prefix on its symbols; ``openblas_set_num_threads_local`` is no help: in this
+    (pthreads) build it sets the global count as well."""
+    folder = Path(scipy.__file__).parent
+    for library in sorted([*folder.parent.glob("scipy.libs/*openblas*"), *folder.glob(".dylibs/*openblas*")]):
+        try:
+            handle = ctypes.CDLL(str(library))
+        except OSError:
+            continue
+        for prefix in ("scipy_", ""):
+            get = getattr(handle, f"{prefix}openblas_get_num_threads", None)
+            put = getattr(handle, f"{prefix}openblas_set_num_threads", None)
+            if get is not None and put is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                put.restype, put.argtypes = None, [ctypes.c_int]
+                return get, put
+    return None
+
+
+_THREADS = _openblas_threads()
+BLAS_THREAD_CONTROL = _THREADS is not None
+_threads_lock = threading.Lock()
+_running = 0  # kernels that call BLAS running now, in any thread
+_saved = 1  # SciPy's OpenBLAS thread count before the first of them started
+
+
+def with_one_blas_thread(fn, *args):
+    """fn(*args) with SciPy's OpenBLAS at one thread, restored when the last kernel running
+    (in any thread) returns. The kernel's parallelism is numba's threads (PARALLEL_BLOCKS),
+    which must not each start a BLAS pool of their own."""
+    global _running, _saved
+    if _THREADS is None:
+        return fn(*args)
+    get, put = _THREADS
+    with _threads_lock:
+        if _running == 0:
+            _saved = get()
+            if _saved != 1:
+                put(1)
+        _running += 1
+    try:
+        return fn(*args)
+    finally:
+        with _threads_lock:
+            _running -= 1
+            if _running == 0 and _saved != 1:
+                put(_saved)
 
 
 def _gesv(a, *pointers):
@@ -64,6 +128,14 @@ def _symm(a, *pointers):
     """BLAS ?symm of ``a``'s dtype."""
 
 
+def _gemm(a, *pointers):
+    """BLAS ?gemm of ``a``'s dtype."""
+
+
+def _gemv(a, *pointers):
+    """BLAS ?gemv of ``a``'s dtype."""
+
+
 def _overload_routine(stub, name):
     @overload(stub)
     def of_dtype(a, *pointers):
@@ -79,6 +151,8 @@ _overload_routine(_gesv, "gesv")
 _overload_routine(_getrf, "getrf")
 _overload_routine(_symv, "symv")
 _overload_routine(_symm, "symm")
+_overload_routine(_gemm, "gemm")
+_overload_routine(_gemv, "gemv")
 
 
 @numba.njit(**FLAGS)
@@ -181,6 +255,114 @@ def symmetric_dot(a, b, out, a_left):
 
 
 @numba.njit(**FLAGS)
+def _gemm_block(a, a_t, b, b_t, out, r0, r1, c0, c1):
+    """out[r0:r1, c0:c1] = op(a)[r0:r1] @ op(b)[:, c0:c1] by one ?gemm call, where
+    op(x) is x.T when ``x_t`` and x otherwise; a, b and out are C-contiguous matrices. Read
+    column-major, a C matrix is its transpose, so the call computes out's block transposed:
+    op(b)ᵀ @ op(a)ᵀ. Rows r0:r1 of op(a) start at a[r0] (a[0, r0] when transposed), columns
+    c0:c1 of op(b) at b[0, c0] (b[c0] when transposed); the leading dimensions stay the parents'."""
+    k = a.shape[0] if a_t else a.shape[1]
+    chars = np.empty(2, np.uint8)  # transb, transa
+    chars[0] = 84 if b_t else 78  # "T" / "N"
+    chars[1] = 84 if a_t else 78
+    ints = np.empty(6, np.int32)  # M, N, K, ldb, lda, ldc
+    ints[0] = c1 - c0
+    ints[1] = r1 - r0
+    ints[2] = k
+    ints[3] = max(b.shape[1], 1)
+    ints[4] = max(a.shape[1], 1)
+    ints[5] = max(out.shape[1], 1)
+    scalars = np.empty(2, out.dtype)  # alpha, beta
+    scalars[0] = 1.0
+    scalars[1] = 0.0
+    a_block = a[:, r0:] if a_t else a[r0:]
+    b_block = b[c0:] if b_t else b[:, c0:]
+    out_block = out[r0:, c0:]
+    _gemm(out, chars[0:].ctypes, chars[1:].ctypes, ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes,
+          scalars[0:].ctypes, b_block.ctypes, ints[3:].ctypes, a_block.ctypes, ints[4:].ctypes,
+          scalars[1:].ctypes, out_block.ctypes, ints[5:].ctypes)
+
+
+@numba.njit(**FLAGS)
+def blas_dot(a, a_t, b, b_t, out):
+    """out = op(a) @ op(b) (see _gemm_block) by one ?gemm call."""
+    if out.size and out.shape[0] and out.shape[1]:
+        _gemm_block(a, a_t, b, b_t, out, 0, out.shape[0], 0, out.shape[1])
+
+
+# blocks of the parallel products: a constant, since numba cannot cache a function that asks
+# for the thread count; numba's static schedule gives each of its threads an equal share
+PARALLEL_BLOCKS = 8
+
+
+@numba.njit(parallel=True, **FLAGS)
+def parallel_dot(a, a_t, b, b_t, out):
+    """out = op(a) @ op(b), the larger of out's two axes cut into PARALLEL_BLOCKS blocks that
+    numba's threads compute by ?gemm calls (OpenBLAS at one thread: see with_one_blas_thread)."""
+    m, n = out.shape
+    rows = m >= n
+    size = m if rows else n
+    step = (size + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
+    for block in prange(PARALLEL_BLOCKS):
+        start = block * step
+        stop = min(size, start + step)
+        if start < stop:
+            if rows:
+                _gemm_block(a, a_t, b, b_t, out, start, stop, 0, n)
+            else:
+                _gemm_block(a, a_t, b, b_t, out, 0, m, start, stop)
+
+
+@numba.njit(**FLAGS)
+def _gemv_block(a, a_t, x, out, r0, r1):
+    """out[r0:r1] = op(a)[r0:r1] @ x by one ?gemv call (op as in _gemm_block).
+    Read column-major, a C matrix a is aᵀ: op(a) is that matrix itself when a_t ("N", its rows
+    r0:r1 start at a[0, r0]) and its transpose otherwise ("T", its columns r0:r1 start at a[r0])."""
+    chars = np.empty(1, np.uint8)
+    chars[0] = 78 if a_t else 84
+    ints = np.empty(4, np.int32)  # M, N, lda, increment
+    ints[0] = r1 - r0 if a_t else a.shape[1]
+    ints[1] = a.shape[0] if a_t else r1 - r0
+    ints[2] = max(a.shape[1], 1)
+    ints[3] = 1
+    scalars = np.empty(2, out.dtype)
+    scalars[0] = 1.0
+    scalars[1] = 0.0
+    a_block = a[:, r0:] if a_t else a[r0:]
+    out_block = out[r0:]
+    _gemv(out, chars[0:].ctypes, ints[0:].ctypes, ints[1:].ctypes, scalars[0:].ctypes, a_block.ctypes,
+          ints[2:].ctypes, x.ctypes, ints[3:].ctypes, scalars[1:].ctypes, out_block.ctypes, ints[3:].ctypes)
+
+
+@numba.njit(**FLAGS)
+def blas_matvec(a, a_t, x, out):
+    """out = op(a) @ x (op(a) = a.T when a_t), a C matrix, x and out C vectors, by one
+    ?gemv call (x @ op(a) is blas_matvec(a, not a_t, x, out))."""
+    if out.size:
+        if x.size:
+            _gemv_block(a, a_t, x, out, 0, out.size)
+        else:
+            for i in range(out.size):
+                out[i] = 0.0
+
+
+@numba.njit(parallel=True, **FLAGS)
+def parallel_matvec(a, a_t, x, out):
+    """blas_matvec with out's rows cut into PARALLEL_BLOCKS blocks that numba's threads compute
+    (a matrix-vector product is bound by reading the matrix: two cores read faster than one)."""
+    if x.size == 0:
+        blas_matvec(a, a_t, x, out)
+        return
+    size = out.size
+    step = (size + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
+    for block in prange(PARALLEL_BLOCKS):
+        start = block * step
+        stop = min(size, start + step)
+        if start < stop:
+            _gemv_block(a, a_t, x, out, start, stop)
+
+
+@numba.njit(**FLAGS)
 def copy_into(out, x):
     """out[...] = x, element by element (a slice assignment makes numba compile its
     shape-mismatch error message, which takes seconds); ndim is a constant numba prunes on."""
@@ -195,9 +377,19 @@ def copy_into(out, x):
                 out[i, j] = x[i, j]
 
 
-HELPERS = ("copy_into", "symmetric_dot", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
+HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "parallel_dot", "blas_matvec",
+           "parallel_matvec", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
+
+
+PARALLEL_HELPERS = ("parallel_dot", "parallel_matvec")
 
 
 def helper_sources(names: set[str]) -> str:
-    """The generated module's import of the functions ``names`` of this module."""
-    return f"from graphc.backends.numba_lapack import {', '.join(sorted(names))}\n"
+    """The generated module's import of the functions ``names`` of this module. A kernel that
+    calls a parallel one starts numba's thread pool first: numba does that itself before it
+    loads a cached parallel function, but not for a cached kernel that only links one in
+    (loading it would fail with "Symbol not found: allocate_sched")."""
+    source = f"from graphc.backends.numba_lapack import {', '.join(sorted(names))}\n"
+    if names & set(PARALLEL_HELPERS):
+        source += "numba.get_num_threads()  # starts numba's thread pool\n"
+    return source

@@ -9,7 +9,7 @@ Every primitive of :data:`graphc.ops.PRIMITIVES` has exactly one entry, of one o
   something reads it (broadcast, transpose, slice, concatenate, diagonal, ...); a consumer's loop
   reads *through* the view, and only an op that needs a real array (BLAS, LAPACK) copies it;
 * ``statement``: ``fn(gen, node, operand_values, dest) -> Value``: code of its own (matmul through
-  ``np.dot``, ``np.linalg`` calls, einsum loops);
+  BLAS, LAPACK and ``np.linalg`` calls, einsum loops);
 * ``source``: placeholders and constants, bound to the kernel's arguments or inlined as literals.
 
 The table is data: :func:`check_lowerable` refuses a graph with an op missing from it, naming the

@@ -1,12 +1,13 @@
 """Statement lowerings of the numba backend: matrix products and linear algebra.
 
 Each entry is ``fn(gen, node, operands) -> Value`` and emits code of its own. Float matrix
-products go to BLAS through ``np.dot`` with an output array, on operands whose layout numba knows
-(C-contiguous, or the ``.T`` of one): :meth:`Generator.realize` copies any other view first, so
-numba never falls back to its slow loop for layout 'A' (and its warning is never silenced).
-Batched products and linear-algebra calls loop over the leading (batch) axes, one 2-d call per
-matrix: LAPACK through :mod:`.numba_lapack` for solve, inv, det and slogdet, ``np.linalg`` for the
-rest, their array results copied into place by ``copy_into``. Integer and boolean products, and
+products call BLAS ?gemm / ?gemv through :mod:`.numba_lapack` (``blas_dot``, ``blas_matvec``, or
+their ``parallel_`` versions for large products) on C-contiguous operands, a transposed one
+passed as its C parent and a flag (:meth:`Generator.blas_operand` copies any other view first,
+so numba never meets a layout-'A' array); a vector @ vector product is ``np.dot``. Batched
+products and linear-algebra calls loop over the leading (batch) axes, one 2-d call per matrix:
+LAPACK through :mod:`.numba_lapack` for solve, inv, det and slogdet, ``np.linalg`` for the rest,
+their array results copied into place by ``copy_into``. Integer and boolean products, and
 ``einsum``, are loops with a scalar accumulator.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from graphc.ops.einsum import parse
 
+from .numba_lapack import BLAS_THREAD_CONTROL
 from .numba_lowering import REDUCTIONS
 from .numba_values import Value, broadcast_index
 
@@ -101,21 +103,38 @@ def _matmul(gen, node, ops):
     symmetric = _symmetric_matmul(gen, node, a, b)
     if symmetric is not None:
         return symmetric
-    ea, _ = gen.realize(a, A.dtype)
-    eb, _ = gen.realize(b, B.dtype)
     if A.ndim == 1 and B.ndim == 1:
+        ea, _ = gen.realize(a, A.dtype)
+        eb, _ = gen.realize(b, B.dtype)
         name = gen.var(node)
         gen.line(f"{name} = np.dot({ea}, {eb}){gen.comment(node)}")
+        gen.calls_blas = True
         return Value((), scalar=name, outer=not gen.inner)
+    ea, a_t = gen.blas_operand(a, A.dtype)
+    eb, b_t = gen.blas_operand(b, B.dtype)
     dest = gen.alloc(node)
     n_batch = len(node.shape) - (A.ndim >= 2) - (B.ndim >= 2)
     batch = node.shape[:n_batch]
+    m = A.shape[-2] if A.ndim >= 2 else 1
+    n = B.shape[-1] if B.ndim >= 2 else 1
+    work = m * n * A.shape[-1]
+    # a matrix-vector product is memory-bound: worth two threads at a quarter of the work
+    work *= 4 if A.ndim == 1 or B.ndim == 1 else 1
+    parallel = not batch and BLAS_THREAD_CONTROL and gen.can_parallel((max(m, n),), work=work)
+    kind = "matvec" if A.ndim == 1 or B.ndim == 1 else "dot"
+    helper = gen.helper(f"{'parallel' if parallel else 'blas'}_{kind}")
 
     def lines(idx):
         ia = broadcast_index(A.shape[:-2], batch, idx) if A.ndim > 2 else ()
         ib = broadcast_index(B.shape[:-2], batch, idx) if B.ndim > 2 else ()
-        out = _sub(dest.array_expr(), idx)
-        return [f"np.dot({_sub(ea, ia)}, {_sub(eb, ib)}, {out}){gen.comment(node)}"]
+        sa, sb, out = _sub(ea, ia), _sub(eb, ib), _sub(dest.array_expr(), idx)
+        if B.ndim == 1:  # op(a) @ x
+            args = f"{sa}, {a_t}, {sb}"
+        elif A.ndim == 1:  # x @ op(b) = op(b)ᵀ @ x
+            args = f"{sb}, {not b_t}, {sa}"
+        else:
+            args = f"{sa}, {a_t}, {sb}, {b_t}"
+        return [f"{helper}({args}, {out}){gen.comment(node)}"]
 
     _batch_loops(gen, batch, lines)
     return dest
@@ -144,6 +163,7 @@ def _einsum(gen, node, ops):
 def _linalg(gen, node, ops, call, store):
     """dest[batch..., ...] from ``call(matrix expressions)``; ``store(dest_prefix, result)`` gives
     the assignment lines."""
+    gen.calls_blas = True
     mats = [gen.realize(v, x.dtype)[0] for v, x in zip(ops, node.inputs)]
     first = node.inputs[0]
     batch = first.shape[:-2]

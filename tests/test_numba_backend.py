@@ -192,7 +192,8 @@ def test_broadcasting_is_read_in_place_and_results_written_once():
 
 
 def test_transposed_and_batched_matmuls_keep_known_layouts():
-    """np.dot must see C or F arrays: a layout-'A' view would make numba warn and loop slowly."""
+    """BLAS must see C arrays (a transposed one by its flag): a layout-'A' view would make numba warn
+    and loop slowly."""
     a = gc.placeholder("a", (6, 5))
     b = gc.placeholder("b", (6, 4))
     c = gc.placeholder("c", (3, 5, 6))
@@ -201,13 +202,92 @@ def test_transposed_and_batched_matmuls_keep_known_layouts():
     with warnings.catch_warnings():
         warnings.simplefilter("error", NumbaPerformanceWarning)
         kernel = get_backend("numba").compile(graph, cache=False)
-    assert "in_a.T" in kernel.source and "in_b.T" in kernel.source
+    assert "blas_dot(in_a, True, in_b, False" in kernel.source, kernel.source
+    assert "blas_dot(in_b, True, in_a, False" in kernel.source, kernel.source
     rng = np.random.default_rng(0)
     values = {"a": rng.normal(size=(6, 5)), "b": rng.normal(size=(6, 4)), "c": rng.normal(size=(3, 5, 6))}
     got = kernel([values["a"], values["b"], values["c"]])
     expected = gc.compile(graph, backend="numpy")(**values)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_large_products_are_split_across_threads_and_agree_with_numpy(dtype):
+    """Products of at least PARALLEL_MIN_WORK multiply-adds go to parallel_dot / parallel_matvec:
+    every orientation of both operands (a transposed operand is passed as its C-contiguous
+    parent), out's rows split (m >= n) or its columns (m < n), blocks that do not divide the axis."""
+    m, k, n = 129, 257, 131
+    assert m * k * n >= PARALLEL_MIN_WORK
+    A, At = gc.placeholder("A", (m, k), dtype), gc.placeholder("At", (k, m), dtype)
+    B, Bt = gc.placeholder("B", (k, n), dtype), gc.placeholder("Bt", (n, k), dtype)
+    M = gc.placeholder("M", (700, 800), dtype)
+    y, z = gc.placeholder("y", (800,), dtype), gc.placeholder("z", (700,), dtype)
+    outputs = [A @ B, At.T @ B, A @ Bt.T, At.T @ Bt.T,  # m < n: columns split
+               Bt @ At, B.T @ At, Bt @ A.T, B.T @ A.T,  # m > n: rows split
+               M @ y, z @ M, M.T @ z]
+    graph = gc.Graph([A, At, B, Bt, M, y, z], outputs)
+    source = get_backend("numba").source(graph)
+    assert source.count("parallel_dot(") == 8 and source.count("parallel_matvec(") == 3, source
+    for flags in ("in_A, False, in_B, False", "in_At, True, in_B, False", "in_A, False, in_Bt, True",
+                  "in_At, True, in_Bt, True", "in_M, False, in_y", "in_M, True, in_z"):
+        assert flags in source, (flags, source)
+    rng = np.random.default_rng(3)
+    values = {p.attrs["name"]: rng.normal(size=p.shape).astype(dtype) for p in graph.inputs}
+    got = gc.compile(graph, backend="numba", optimize=False)(**values)
+    a, at, b, bt, mm, yy, zz = (values[p.attrs["name"]].astype(np.float64) for p in graph.inputs)
+    pairs = [(a, b), (at.T, b), (a, bt.T), (at.T, bt.T), (bt, at), (b.T, at), (bt, a.T), (b.T, a.T),
+             (mm, yy), (zz, mm), (mm.T, zz)]
+    eps = np.finfo(dtype).eps
+    for g, (left, right) in zip(got, pairs):
+        # the rounding error bound of a sum of k products: k eps (|left| @ |right|)
+        bound = left.shape[-1] * eps * (np.abs(left) @ np.abs(right))
+        assert g.dtype == np.dtype(dtype) and g.shape == bound.shape
+        assert np.all(np.abs(g - left @ right) <= bound), source
+
+
+def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored():
+    """Kernels parallelise across numba's threads; an OpenBLAS pool besides would compete for the
+    cores. The count goes back only when the last of several concurrent kernels returns."""
+    from graphc.backends import numba_lapack
+
+    assert numba_lapack.BLAS_THREAD_CONTROL, "SciPy's OpenBLAS thread count is out of reach"
+    get, put = numba_lapack._THREADS
+    seen = []
+    started, release = threading.Barrier(3), threading.Event()
+
+    def kernel(label):
+        seen.append((label, get()))
+        if label != "single":
+            started.wait(timeout=60)
+            release.wait(timeout=60)
+        return label
+
+    before = get()
+    put(2)
+    try:
+        assert numba_lapack.with_one_blas_thread(kernel, "single") == "single"
+        assert get() == 2
+        threads = [threading.Thread(target=numba_lapack.with_one_blas_thread, args=(kernel, i)) for i in range(2)]
+        for t in threads:
+            t.start()
+        started.wait(timeout=60)  # both kernels are running
+        assert get() == 1
+        release.set()
+        for t in threads:
+            t.join(timeout=60)
+        assert get() == 2
+        assert all(count == 1 for _, count in seen), seen
+        with pytest.raises(ZeroDivisionError):  # a failing kernel restores the count too
+            numba_lapack.with_one_blas_thread(lambda: 1 / 0)
+        assert get() == 2
+    finally:
+        put(before)
+    X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
+    uses_blas = gc.compile(gc.Graph([X, W], [gc.sum(X @ W)]), backend="numba").kernel
+    no_blas = gc.compile(gc.Graph([X], [gc.sum(X * X)]), backend="numba").kernel
+    assert uses_blas._run.func is numba_lapack.with_one_blas_thread
+    assert no_blas._run is no_blas.dispatcher
 
 
 def test_large_loops_run_in_parallel_and_agree():
@@ -498,9 +578,27 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_script(cache, scale):
+PARALLEL_SCRIPT = textwrap.dedent("""
+    import json, numpy as np, graphc as gc
+    X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
+    A, x = gc.placeholder("A", (1024, 1024)), gc.placeholder("x", (1024,))
+    graph = gc.Graph([X, W, A, x], [gc.sum(X @ W), gc.sum(A @ x)])
+    compiled = gc.compile(graph, backend="numba")
+    k = compiled.kernel
+    assert "parallel_dot(" in k.source and "parallel_matvec(" in k.source, k.source
+    rng = np.random.default_rng(0)
+    values = {n: rng.normal(size=s) for n, s in (("X", (256, 256)), ("W", (256, 64)),
+                                                  ("A", (1024, 1024)), ("x", (1024,)))}
+    got = compiled(**values)
+    print(json.dumps({"hit": k.cache_hit, "got": [float(v) for v in got],
+                      "expected": [float(np.sum(values["X"] @ values["W"])),
+                                   float(np.sum(values["A"] @ values["x"]))]}))
+""")
+
+
+def _run_script(cache, scale, script=SCRIPT):
     env = {**os.environ, "GRAPHC_CACHE_DIR": str(cache)}
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(scale)], env=env, cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-c", script, str(scale)], env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -522,3 +620,25 @@ def test_a_second_process_loads_the_kernel_without_compiling(tmp_path):
     changed = _result(_run_script(tmp_path, 3.0))  # another constant: another graph
     assert not changed["hit"] and changed["path"] != first["path"]
     assert changed["value"] == pytest.approx(float(np.sum(np.tanh(np.arange(4.0) * 3.0) ** 2)))
+
+
+def test_a_cached_kernel_calling_the_parallel_blas_helpers_loads_in_a_new_process(tmp_path):
+    """numba starts its thread pool before loading a cached parallel function, not before a
+    cached kernel that links one in: the generated module must (else LLVM cannot find the
+    pool's symbols and the process aborts)."""
+    cold = _result(_run_script(tmp_path, 0, PARALLEL_SCRIPT))
+    warm = _result(_run_script(tmp_path, 0, PARALLEL_SCRIPT))
+    assert not cold["hit"] and warm["hit"]
+    for run in (cold, warm):
+        np.testing.assert_allclose(run["got"], run["expected"], rtol=1e-10)
+
+
+def test_a_changed_blas_helper_module_changes_every_kernel_key(monkeypatch):
+    """A cached kernel holds the machine code of the numba_lapack helpers it links in: loading it
+    after a helper changed would run the old code (or call a symbol that is gone)."""
+    from graphc.backends import numba_cache
+
+    args = ("digest", ("x",), {"parallel": True}, "def kernel(): pass\n")
+    before = numba_cache.kernel_key(*args)
+    monkeypatch.setattr(numba_cache, "_HELPERS_DIGEST", "another helper source")
+    assert numba_cache.kernel_key(*args) != before
