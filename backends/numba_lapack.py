@@ -91,7 +91,7 @@ _saved = 1  # SciPy's OpenBLAS thread count before the first of them started
 
 def with_one_blas_thread(fn, *args):
     """fn(*args) with SciPy's OpenBLAS at one thread, restored when the last kernel running
-    (in any thread) returns. The kernel's parallelism is numba's threads (PARALLEL_BLOCKS),
+    (in any thread) returns. The kernel's parallelism is numba's threads (parallel_dot),
     which must not each start a BLAS pool of their own."""
     global _running, _saved
     if _THREADS is None:
@@ -290,20 +290,18 @@ def blas_dot(a, a_t, b, b_t, out):
         _gemm_block(a, a_t, b, b_t, out, 0, out.shape[0], 0, out.shape[1])
 
 
-# blocks of the parallel products: a constant, since numba cannot cache a function that asks
-# for the thread count; numba's static schedule gives each of its threads an equal share
-PARALLEL_BLOCKS = 8
-
-
 @numba.njit(parallel=True, **FLAGS)
-def parallel_dot(a, a_t, b, b_t, out):
-    """out = op(a) @ op(b), the larger of out's two axes cut into PARALLEL_BLOCKS blocks that
-    numba's threads compute by ?gemm calls (OpenBLAS at one thread: see with_one_blas_thread)."""
+def parallel_dot(a, a_t, b, b_t, out, blocks):
+    """out = op(a) @ op(b), the larger of out's two axes cut into ``blocks`` blocks that numba's
+    threads compute by ?gemm calls (OpenBLAS at one thread: see with_one_blas_thread). The
+    kernel passes numba's thread count (this function cannot ask for it: numba does not cache a
+    function that does); more blocks than threads cost 10-25% on a 300x300 product, each ?gemm
+    call packing the other operand anew."""
     m, n = out.shape
     rows = m >= n
     size = m if rows else n
-    step = (size + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
-    for block in prange(PARALLEL_BLOCKS):
+    step = (size + blocks - 1) // blocks
+    for block in prange(blocks):
         start = block * step
         stop = min(size, start + step)
         if start < stop:
@@ -347,15 +345,15 @@ def blas_matvec(a, a_t, x, out):
 
 
 @numba.njit(parallel=True, **FLAGS)
-def parallel_matvec(a, a_t, x, out):
-    """blas_matvec with out's rows cut into PARALLEL_BLOCKS blocks that numba's threads compute
-    (a matrix-vector product is bound by reading the matrix: two cores read faster than one)."""
+def parallel_matvec(a, a_t, x, out, blocks):
+    """blas_matvec with out's rows cut into ``blocks`` blocks that numba's threads compute (a
+    matrix-vector product is bound by reading the matrix: two cores read faster than one)."""
     if x.size == 0:
         blas_matvec(a, a_t, x, out)
         return
     size = out.size
-    step = (size + PARALLEL_BLOCKS - 1) // PARALLEL_BLOCKS
-    for block in prange(PARALLEL_BLOCKS):
+    step = (size + blocks - 1) // blocks
+    for block in prange(blocks):
         start = block * step
         stop = min(size, start + step)
         if start < stop:

@@ -13,6 +13,8 @@ their array results copied into place by ``copy_into``. Integer and boolean prod
 
 from __future__ import annotations
 
+import numba
+
 from graphc.ops.einsum import parse
 
 from .numba_lapack import BLAS_THREAD_CONTROL
@@ -134,7 +136,8 @@ def _matmul(gen, node, ops):
             args = f"{sb}, {not b_t}, {sa}"
         else:
             args = f"{sa}, {a_t}, {sb}, {b_t}"
-        return [f"{helper}({args}, {out}){gen.comment(node)}"]
+        blocks = f", {numba.config.NUMBA_NUM_THREADS}" if parallel else ""  # one block per thread
+        return [f"{helper}({args}, {out}{blocks}){gen.comment(node)}"]
 
     _batch_loops(gen, batch, lines)
     return dest

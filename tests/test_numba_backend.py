@@ -268,7 +268,8 @@ def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored
     try:
         assert numba_lapack.with_one_blas_thread(kernel, "single") == "single"
         assert get() == 2
-        threads = [threading.Thread(target=numba_lapack.with_one_blas_thread, args=(kernel, i)) for i in range(2)]
+        threads = [threading.Thread(target=numba_lapack.with_one_blas_thread, args=(kernel, i))
+                   for i in range(2)]
         for t in threads:
             t.start()
         started.wait(timeout=60)  # both kernels are running
