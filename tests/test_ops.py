@@ -99,3 +99,27 @@ def test_logsumexp_does_not_overflow():
     value, gx = gc.compile(g)(x=np.array([1000.0, 1000.0, -np.inf]))
     np.testing.assert_allclose(value, 1000.0 + np.log(2.0))
     np.testing.assert_allclose(gx, [0.5, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sigmoid_is_accurate_over_the_whole_range_without_overflow(dtype):
+    """The reference backend's sigmoid against SciPy's expit: within 3 eps relative (about an ulp
+    each way) wherever the result is a normal number, no overflow warning at large |x|, and exact
+    limits."""
+    import warnings
+
+    import scipy.special
+
+    x = gc.placeholder("x", (20008,), dtype)
+    fn = gc.compile(gc.Graph([x], [gc.sigmoid(x)]), backend="numpy")
+    values = np.concatenate([np.linspace(-800, 800, 20001), [0.0, -0.0, 1e-300, -1e-300, np.inf, -np.inf,
+                                                               np.nan]]).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fn(x=values)[0]
+    with np.errstate(all="ignore"):
+        expected = scipy.special.expit(values)
+    normal = np.abs(expected) >= np.finfo(dtype).tiny
+    relative = np.abs(got[normal] - expected[normal]) / (np.abs(expected[normal]) * np.finfo(dtype).eps)
+    assert got.dtype == np.dtype(dtype) and relative.max() <= 3, relative.max()
+    assert got[-3] == 1.0 and got[-2] == 0.0 and np.isnan(got[-1]) and got[-7] == got[-6] == 0.5
