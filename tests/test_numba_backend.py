@@ -643,3 +643,40 @@ def test_a_changed_blas_helper_module_changes_every_kernel_key(monkeypatch):
     before = numba_cache.kernel_key(*args)
     monkeypatch.setattr(numba_cache, "_HELPERS_DIGEST", "another helper source")
     assert numba_cache.kernel_key(*args) != before
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(0, 9), k=st.integers(0, 9), n=st.integers(0, 9), a_t=st.booleans(), b_t=st.booleans(),
+       blocks=st.integers(1, 5), dtype=st.sampled_from(["float64", "float32"]), seed=st.integers(0, 2**16))
+def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, blocks, dtype, seed):
+    """blas_dot / parallel_dot / blas_matvec / parallel_matvec on every shape, empty ones included,
+    both orientations of each operand and any block count (more blocks than rows too)."""
+    from graphc.backends import numba_lapack as lapack
+
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(k, m) if a_t else (m, k)).astype(dtype)
+    b = rng.normal(size=(n, k) if b_t else (k, n)).astype(dtype)
+    x = rng.normal(size=k).astype(dtype)
+    op_a, op_b = (a.T if a_t else a).astype(np.float64), (b.T if b_t else b).astype(np.float64)
+    eps = np.finfo(dtype).eps
+    for got_of, left, right in (
+            (lambda out: lapack.blas_dot(a, a_t, b, b_t, out), op_a, op_b),
+            (lambda out: lapack.parallel_dot(a, a_t, b, b_t, out, blocks), op_a, op_b),
+            (lambda out: lapack.blas_matvec(a, a_t, x, out), op_a, x.astype(np.float64)),
+            (lambda out: lapack.parallel_matvec(a, a_t, x, out, blocks), op_a, x.astype(np.float64))):
+        expected = left @ right
+        out = np.full(expected.shape, np.nan, dtype)  # every element must be written
+        got_of(out)
+        bound = max(k, 1) * eps * (np.abs(left) @ np.abs(right))
+        assert np.all(np.abs(out - expected) <= bound), (out, expected)
+
+
+def test_without_control_of_blas_threads_products_stay_single_calls(monkeypatch):
+    """If SciPy's BLAS is not an OpenBLAS whose thread count graphc can set, splitting a product
+    across numba's threads would oversubscribe the cores: large products stay one BLAS call."""
+    from graphc.backends import numba_statements
+
+    monkeypatch.setattr(numba_statements, "BLAS_THREAD_CONTROL", False)
+    X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
+    source = get_backend("numba").source(gc.Graph([X, W], [X @ W]))
+    assert "blas_dot(in_X, False, in_W, False" in source and "parallel_dot" not in source, source
