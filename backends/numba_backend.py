@@ -41,19 +41,25 @@ What the generated code does:
   allocation except the intermediate arrays the graph itself needs; nodes that do not depend on
   a batched input are computed once, before the loop.
 
-Threads. A kernel has one thread pool, numba's (``NUMBA_NUM_THREADS``): its prange loops and
-its large products run there. While a kernel that calls BLAS or LAPACK runs, SciPy's OpenBLAS
-(which numba's and graphc's BLAS calls use; numpy has its own) is set to one thread, and set back
-when the last such kernel returns (:func:`.numba_lapack.with_one_blas_thread`), so
-``OPENBLAS_NUM_THREADS`` no longer changes a kernel's speed and OpenBLAS's pool never competes
-with numba's for the cores. On the reference machine (2 cores) the two pools together made a
-300x300 product 2-15x slower (``benchmarks/README.md``, section "numba"). A batch kernel calls
-BLAS inside its prange loop, one sample's matrices each.
+Threads. A parallel kernel (one with prange loops or products split across threads) has one
+thread pool, numba's (``NUMBA_NUM_THREADS``). While such a kernel runs and calls BLAS or LAPACK,
+SciPy's OpenBLAS (which numba's and graphc's BLAS calls use; numpy has its own) is set to one
+thread, and set back when the last such kernel returns
+(:func:`.numba_lapack.with_one_blas_thread`), so OpenBLAS's pool never competes with numba's for
+the cores: on the reference machine (2 cores) the two pools together made a 300x300 product
+2-15x slower and the MLP's gradient 4x slower (``benchmarks/README.md``, section "numba"). A
+kernel without parallel work (small graphs, ``parallel=False``) leaves OpenBLAS's threads to
+OpenBLAS, so a large ``inv`` or ``eigh`` alone still uses them. Large products run across
+numba's threads only when graphc can set SciPy's OpenBLAS thread count (``BLAS_THREAD_CONTROL``:
+SciPy's own wheels; not a conda or system SciPy linked to another BLAS); otherwise each is one
+BLAS call. Under numba's workqueue threading layer (not thread-safe) parallel kernels run one
+at a time.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from functools import partial
 
@@ -118,6 +124,17 @@ def _scalar(a: np.ndarray):
 _PYTHON_TYPE = {np.dtype("float64"): float, np.dtype("int64"): int, np.dtype("bool"): bool}
 
 
+_WORKQUEUE_LOCK = threading.Lock()
+
+
+def _one_at_a_time(fn, *args):
+    """fn(*args) under a process-wide lock: numba's workqueue threading layer (its fallback when
+    neither OpenMP nor TBB is available) aborts the process when two threads run parallel
+    regions at once ("Concurrent access has been detected")."""
+    with _WORKQUEUE_LOCK:
+        return fn(*args)
+
+
 class NumbaKernel:
     """A compiled graph: call it with the input arrays (in input order) to get the outputs.
 
@@ -150,7 +167,12 @@ class NumbaKernel:
         self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace) \
             if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
-        self._run = partial(numba_lapack.with_one_blas_thread, dispatcher) if gen.calls_blas else dispatcher
+        self._run = dispatcher
+        parallel = gen.used_prange or gen.parallel_helpers
+        if gen.calls_blas and parallel:  # numba's threads are its parallelism: see "Threads" above
+            self._run = partial(numba_lapack.with_one_blas_thread, self._run)
+        if parallel and numba.get_num_threads() and numba.threading_layer() == "workqueue":
+            self._run = partial(_one_at_a_time, self._run)
         # call_exact(args): the outputs for inputs exactly as the signature declares them:
         # C-contiguous arrays, and Python scalars of the types python_scalar_inputs gives
         self.call_exact = self._call_with_workspace if self._workspace else self._call
@@ -196,8 +218,9 @@ class NumbaKernel:
 
 
 class NumbaBackend:
-    """Registered as ``numba``. Options: ``parallel`` (allow prange loops, default True) and
-    ``cache`` (use the on-disk kernel cache, default True)."""
+    """Registered as ``numba``. Options: ``parallel`` (allow prange loops and products split
+    across numba's threads, default True) and ``cache`` (use the on-disk kernel cache, default
+    True)."""
 
     name = "numba"
     lowering = LOWERING

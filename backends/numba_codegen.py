@@ -84,7 +84,8 @@ class Generator:
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
         self.helpers: set[str] = set()  # the numba_lapack functions the code calls
-        self.calls_blas = False  # whether the code calls BLAS or LAPACK (see with_one_blas_thread)
+        self.calls_blas = False  # whether the code calls BLAS or LAPACK
+        self.parallel_helpers = False  # whether it calls a parallel_* helper of numba_lapack
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
@@ -115,6 +116,7 @@ class Generator:
         """``name``, a function of :mod:`.numba_lapack`, recorded so that the module imports it."""
         self.helpers.add(name)
         self.calls_blas |= name != "copy_into"
+        self.parallel_helpers |= name.startswith("parallel_")
         return name
 
     def line(self, text: str) -> None:
@@ -184,10 +186,10 @@ class Generator:
         self.line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
         return Value(tuple(shape), array=name, fresh=True, outer=not self.inner)
 
-    def can_parallel(self, shape, ops=(), work: int = 0) -> bool:
+    def can_parallel(self, shape, ops=(), work: int | None = None) -> bool:
         """Whether a loop nest over ``shape`` computing the ops named in ``ops`` (per element),
         or ``work`` multiply-adds if given, should run in parallel (see PARALLEL_MIN_WORK)."""
-        if not work:
+        if work is None:
             size = int(np.prod(shape, dtype=np.int64)) if shape else 1
             transcendental = sum(op in TRANSCENDENTAL for op in ops)
             work = size * (TRANSCENDENTAL_COST * transcendental + max(1, (len(ops) - transcendental) // 4))

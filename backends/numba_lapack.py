@@ -7,12 +7,13 @@ here cover the one case a kernel needs, call the routines themselves, and are co
 machine: they live in this module with ``cache=True``, so numba keeps them in its on-disk cache
 and a kernel calling them only links them in.
 
-Threads. While a kernel that calls BLAS or LAPACK runs, SciPy's OpenBLAS has one thread
-(:func:`with_one_blas_thread`, restored when the last such kernel returns), and a large product
-is instead cut into blocks that numba's threads compute (``parallel_dot``, ``parallel_matvec``).
-A kernel thus has one thread pool, numba's: on the reference machine (2 cores) OpenBLAS's pool
-competing with numba's made calls up to 10x slower, and an OpenBLAS pool of two threads left
-products slower than these blocks. ``OPENBLAS_NUM_THREADS`` no longer matters to kernels.
+Threads. While a parallel kernel that calls BLAS or LAPACK runs, SciPy's OpenBLAS has one
+thread (:func:`with_one_blas_thread`, restored when the last such kernel returns), and a large
+product is cut into blocks that numba's threads compute (``parallel_dot``, ``parallel_matvec``).
+Such a kernel thus has one thread pool, numba's: on the reference machine (2 cores) OpenBLAS's
+pool competing with numba's made calls up to 10x slower, and an OpenBLAS pool of two threads
+left products slower than these blocks. When SciPy's BLAS is not an OpenBLAS whose thread count
+this module can set (``BLAS_THREAD_CONTROL`` false), products are never split.
 
 The routines are SciPy's (``scipy.linalg.cython_blas`` and ``cython_lapack``, the ones numba's
 ``np.dot`` and ``np.linalg`` use too). Importing this module registers them with LLVM under
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import threading
 from pathlib import Path
 
@@ -87,6 +89,20 @@ BLAS_THREAD_CONTROL = _THREADS is not None
 _threads_lock = threading.Lock()
 _running = 0  # kernels that call BLAS running now, in any thread
 _saved = 1  # SciPy's OpenBLAS thread count before the first of them started
+
+
+def _after_fork_in_child():
+    """A child forked while kernels ran in other threads has none running: give OpenBLAS its
+    count back and start the counter (and its lock, perhaps held at the fork) afresh."""
+    global _running, _threads_lock
+    if _running and _THREADS is not None and _saved != 1:
+        _THREADS[1](_saved)
+    _running = 0
+    _threads_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def with_one_blas_thread(fn, *args):

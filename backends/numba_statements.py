@@ -14,6 +14,7 @@ their array results copied into place by ``copy_into``. Integer and boolean prod
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 from graphc.ops.einsum import parse
 
@@ -123,6 +124,9 @@ def _matmul(gen, node, ops):
     # a matrix-vector product is memory-bound: worth two threads at a quarter of the work
     work *= 4 if A.ndim == 1 or B.ndim == 1 else 1
     parallel = not batch and BLAS_THREAD_CONTROL and gen.can_parallel((max(m, n),), work=work)
+    # a batch of products: the batch loop runs across numba's threads when the whole is large
+    parallel_batch = bool(batch) and BLAS_THREAD_CONTROL and gen.can_parallel(
+        batch, work=work * int(np.prod(batch, dtype=np.int64)))
     kind = "matvec" if A.ndim == 1 or B.ndim == 1 else "dot"
     helper = gen.helper(f"{'parallel' if parallel else 'blas'}_{kind}")
 
@@ -139,6 +143,10 @@ def _matmul(gen, node, ops):
         blocks = f", {numba.config.NUMBA_NUM_THREADS}" if parallel else ""  # one block per thread
         return [f"{helper}({args}, {out}{blocks}){gen.comment(node)}"]
 
+    if parallel_batch:
+        idx = tuple(f"i{d}" for d in range(len(batch)))
+        gen.loop_nest(batch, lines(idx), parallel=True)
+        return dest
     _batch_loops(gen, batch, lines)
     return dest
 

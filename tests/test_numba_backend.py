@@ -27,7 +27,7 @@ from optable import OPS, sample
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends import numba_lowering, numba_workspace
+from graphc.backends import numba_lapack, numba_lowering, numba_workspace
 from graphc.backends.numba_codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
@@ -249,8 +249,6 @@ def test_large_products_are_split_across_threads_and_agree_with_numpy(dtype):
 def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored():
     """Kernels parallelise across numba's threads; an OpenBLAS pool besides would compete for the
     cores. The count goes back only when the last of several concurrent kernels returns."""
-    from graphc.backends import numba_lapack
-
     assert numba_lapack.BLAS_THREAD_CONTROL, "SciPy's OpenBLAS thread count is out of reach"
     get, put = numba_lapack._THREADS
     seen = []
@@ -285,10 +283,75 @@ def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored
     finally:
         put(before)
     X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
-    uses_blas = gc.compile(gc.Graph([X, W], [gc.sum(X @ W)]), backend="numba").kernel
+    parallel_blas = gc.compile(gc.Graph([X, W], [gc.sum(X @ W)]), backend="numba").kernel
+    serial_blas = gc.compile(gc.Graph([X, W], [gc.sum(X[:8] @ W)]), backend="numba").kernel
     no_blas = gc.compile(gc.Graph([X], [gc.sum(X * X)]), backend="numba").kernel
-    assert uses_blas._run.func is numba_lapack.with_one_blas_thread
+    assert parallel_blas._run.func is numba_lapack.with_one_blas_thread
+    # no parallel work: OpenBLAS keeps its threads (a large inv alone still uses them)
+    assert "blas_dot(" in serial_blas.source and serial_blas._run is serial_blas.dispatcher
     assert no_blas._run is no_blas.dispatcher
+
+
+def test_a_fork_while_kernels_run_leaves_the_child_with_its_blas_threads_and_a_free_lock(monkeypatch):
+    get, put = numba_lapack._THREADS
+    before = get()
+    try:
+        put(1)
+        monkeypatch.setattr(numba_lapack, "_running", 1)
+        monkeypatch.setattr(numba_lapack, "_saved", 2)
+        held = numba_lapack._threads_lock
+        held.acquire()  # as if another thread held it at the fork
+        numba_lapack._after_fork_in_child()
+        held.release()
+        assert get() == 2 and numba_lapack._running == 0
+        assert numba_lapack._threads_lock is not held and not numba_lapack._threads_lock.locked()
+    finally:
+        put(before)
+
+
+def test_a_large_batch_of_products_runs_its_batch_loop_across_threads():
+    A, B = gc.placeholder("A", (8, 130, 120)), gc.placeholder("B", (8, 120, 140))
+    v = gc.placeholder("v", (120,))
+    graph = gc.Graph([A, B, v], [A @ B, A @ v])
+    source = get_backend("numba").source(graph)
+    assert "for i0 in prange(8):" in source and "blas_dot(in_A[i0], False, in_B[i0], False" in source, source
+    rng = np.random.default_rng(1)
+    values = {"A": rng.normal(size=(8, 130, 120)), "B": rng.normal(size=(8, 120, 140)),
+              "v": rng.normal(size=120)}
+    compiled = gc.compile(graph, backend="numba")
+    assert compiled.kernel._run.func is numba_lapack.with_one_blas_thread
+    got = compiled(**values)
+    np.testing.assert_allclose(got[0], values["A"] @ values["B"], rtol=1e-12)
+    np.testing.assert_allclose(got[1], values["A"] @ values["v"], rtol=1e-12)
+
+
+WORKQUEUE_SCRIPT = textwrap.dedent("""
+    import threading, numpy as np, numba, graphc as gc
+    X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
+    compiled = gc.compile(gc.Graph([X, W], [X @ W]), backend="numba")
+    assert "parallel_dot(" in compiled.kernel.source and numba.threading_layer() == "workqueue"
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(256, 256)), rng.normal(size=(256, 64))
+    errors = []
+    def work():
+        for _ in range(30):
+            if not np.allclose(compiled(X=x, W=w)[0], x @ w):
+                errors.append("wrong")
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    assert not errors, errors
+    print("ok")
+""")
+
+
+def test_parallel_kernels_called_from_several_threads_survive_numbas_workqueue_layer(tmp_path):
+    """numba's workqueue layer aborts the process ("Concurrent access has been detected") when two
+    threads run parallel regions at once: such kernels then run one at a time."""
+    env = {**os.environ, "GRAPHC_CACHE_DIR": str(tmp_path), "NUMBA_THREADING_LAYER": "workqueue"}
+    done = subprocess.run([sys.executable, "-c", WORKQUEUE_SCRIPT], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), (done.returncode, done.stderr[-2000:])
 
 
 def test_large_loops_run_in_parallel_and_agree():
@@ -651,8 +714,6 @@ def test_a_changed_blas_helper_module_changes_every_kernel_key(monkeypatch):
 def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, blocks, dtype, seed):
     """blas_dot / parallel_dot / blas_matvec / parallel_matvec on every shape, empty ones included,
     both orientations of each operand and any block count (more blocks than rows too)."""
-    from graphc.backends import numba_lapack as lapack
-
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(k, m) if a_t else (m, k)).astype(dtype)
     b = rng.normal(size=(n, k) if b_t else (k, n)).astype(dtype)
@@ -660,10 +721,10 @@ def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, block
     op_a, op_b = (a.T if a_t else a).astype(np.float64), (b.T if b_t else b).astype(np.float64)
     eps = np.finfo(dtype).eps
     for got_of, left, right in (
-            (lambda out: lapack.blas_dot(a, a_t, b, b_t, out), op_a, op_b),
-            (lambda out: lapack.parallel_dot(a, a_t, b, b_t, out, blocks), op_a, op_b),
-            (lambda out: lapack.blas_matvec(a, a_t, x, out), op_a, x.astype(np.float64)),
-            (lambda out: lapack.parallel_matvec(a, a_t, x, out, blocks), op_a, x.astype(np.float64))):
+            (lambda out: numba_lapack.blas_dot(a, a_t, b, b_t, out), op_a, op_b),
+            (lambda out: numba_lapack.parallel_dot(a, a_t, b, b_t, out, blocks), op_a, op_b),
+            (lambda out: numba_lapack.blas_matvec(a, a_t, x, out), op_a, x.astype(np.float64)),
+            (lambda out: numba_lapack.parallel_matvec(a, a_t, x, out, blocks), op_a, x.astype(np.float64))):
         expected = left @ right
         out = np.full(expected.shape, np.nan, dtype)  # every element must be written
         got_of(out)
