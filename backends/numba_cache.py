@@ -5,8 +5,8 @@ A generated module is written once to ``$GRAPHC_CACHE_DIR/numba/graphc_<key>.py`
 ``cache=True`` stores the compiled machine code beside it (``__pycache__``) and a later process
 loads it instead of compiling. The key hashes the graph's structural digest, the batch signature,
 the backend options, the generated source, the source of the BLAS / LAPACK helpers it links in
-(:mod:`.numba_lapack`), and the numba, numpy, Python and graphc versions: a changed graph, helper
-or numba never meets a stale entry.
+(:mod:`.numba_lapack`) and of tanh's intrinsics (:mod:`.numba_tanh`), and the numba, numpy,
+Python and graphc versions: a changed graph, helper or numba never meets a stale entry.
 
 Writes are atomic: the module is written to a temporary file in the same folder and hard-linked
 into place (``os.link`` fails if another process got there first, so a published file is never
@@ -29,7 +29,7 @@ import numpy as np
 
 import graphc
 
-from . import numba_lapack
+from . import numba_lapack, numba_tanh
 from .numba_codegen import CODEGEN_VERSION
 
 
@@ -44,9 +44,13 @@ def cache_dir() -> Path:
 
 
 def _helpers_digest() -> str:
-    """The hash of numba_lapack's source: a cached kernel holds the machine code of the helpers
-    it calls, linked in, so a changed helper must not meet a kernel compiled before."""
-    return hashlib.sha256(Path(numba_lapack.__file__).read_bytes()).hexdigest()
+    """The hash of the sources of numba_lapack and numba_tanh: a cached kernel holds the machine
+    code of the helpers it calls (linked in) and of tanh's intrinsics (inlined), so a changed
+    helper must not meet a kernel compiled before."""
+    h = hashlib.sha256()
+    for module in (numba_lapack, numba_tanh):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()
 
 
 _HELPERS_DIGEST = _helpers_digest()

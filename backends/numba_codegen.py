@@ -73,7 +73,8 @@ class Generator:
         self.variant = self._variant_serials()
         self.values: dict[int, Value] = {}
         self.realized: dict[int, tuple[Value, Value]] = {}
-        self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh"}
+        self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh", "tanh_fma",
+                      "tanh_pow2"}
         self.taken |= set(HELPERS)
         self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
         self.outer_lines: list[str] = []

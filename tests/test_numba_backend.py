@@ -569,6 +569,26 @@ def test_generated_tanh_is_within_two_ulp_of_numpy():
     assert np.signbit(got[grid.size - 9]) and not np.signbit(got[grid.size - 10])  # tanh(-0.0) = -0.0
 
 
+def test_tanh_intrinsics_pow2_is_exact_and_fma_rounds_once():
+    """pow2 writes n + 1023 into the exponent bits; fma is LLVM's fused multiply-add."""
+    import numba
+
+    from graphc.backends.numba_tanh import fma, pow2
+
+    @numba.njit
+    def powers(n):
+        out = np.empty(n.size)
+        for i in range(n.size):
+            out[i] = pow2(n[i])
+        return out
+
+    n = np.arange(-1022, 1024, dtype=np.float64)
+    np.testing.assert_array_equal(powers(n), np.ldexp(1.0, n.astype(np.int64)))
+    a = 1.0 + 2.0 ** -30  # a * a = 1 + 2^-29 + 2^-60: the last term is lost when rounded first
+    assert numba.njit(lambda a, b, c: fma(a, b, c))(a, a, -(1.0 + 2.0 ** -29)) == 2.0 ** -60
+    assert a * a - (1.0 + 2.0 ** -29) == 0.0
+
+
 def test_a_singular_matrix_raises_graph_error_not_a_numba_traceback():
     a = gc.placeholder("a", (2, 2))
     run = gc.compile(gc.Graph([a], [gc.inv(a), gc.solve(a, a)]), backend="numba")
