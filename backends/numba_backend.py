@@ -171,8 +171,10 @@ class NumbaKernel:
         parallel = gen.used_prange or gen.parallel_helpers
         if gen.calls_blas and parallel:  # numba's threads are its parallelism: see "Threads" above
             self._run = partial(numba_lapack.with_one_blas_thread, self._run)
-        if parallel and numba.get_num_threads() and numba.threading_layer() == "workqueue":
-            self._run = partial(_one_at_a_time, self._run)
+        if parallel:
+            numba.get_num_threads()  # starts numba's threads if need be: the layer is known after
+            if numba.threading_layer() == "workqueue":
+                self._run = partial(_one_at_a_time, self._run)
         # call_exact(args): the outputs for inputs exactly as the signature declares them:
         # C-contiguous arrays, and Python scalars of the types python_scalar_inputs gives
         self.call_exact = self._call_with_workspace if self._workspace else self._call

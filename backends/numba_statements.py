@@ -27,14 +27,15 @@ def _sub(expr: str, idx) -> str:
     return f"{expr}[{', '.join(idx)}]" if idx else expr
 
 
-def _batch_loops(gen, batch_shape, lines_for) -> None:
-    """The lines ``lines_for(idx)`` once per batch index (or once, at top level, with no batch)."""
+def _batch_loops(gen, batch_shape, lines_for, parallel: bool = False) -> None:
+    """The lines ``lines_for(idx)`` once per batch index (or once, at top level, with no batch);
+    ``parallel``: the outer batch loop is a prange."""
     idx = tuple(f"i{d}" for d in range(len(batch_shape)))
     if not batch_shape:
         for text in lines_for(()):
             gen.line(text)
         return
-    gen.loop_nest(batch_shape, lines_for(idx))
+    gen.loop_nest(batch_shape, lines_for(idx), parallel=parallel)
 
 
 def _contract(gen, node, product, n_out: int, contracted: tuple[int, ...]) -> Value:
@@ -143,11 +144,7 @@ def _matmul(gen, node, ops):
         blocks = f", {numba.config.NUMBA_NUM_THREADS}" if parallel else ""  # one block per thread
         return [f"{helper}({args}, {out}{blocks}){gen.comment(node)}"]
 
-    if parallel_batch:
-        idx = tuple(f"i{d}" for d in range(len(batch)))
-        gen.loop_nest(batch, lines(idx), parallel=True)
-        return dest
-    _batch_loops(gen, batch, lines)
+    _batch_loops(gen, batch, lines, parallel=parallel_batch)
     return dest
 
 
