@@ -168,7 +168,7 @@ class NumbaKernel:
             if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
         self._run = dispatcher
-        parallel = gen.used_prange or gen.parallel_helpers
+        parallel = gen.used_prange or bool(gen.helpers & set(numba_lapack.PARALLEL_HELPERS))
         if gen.calls_blas and parallel:  # numba's threads are its parallelism: see "Threads" above
             self._run = partial(numba_lapack.with_one_blas_thread, self._run)
         if parallel:

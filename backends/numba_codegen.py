@@ -86,7 +86,6 @@ class Generator:
         self.used_prange = False
         self.helpers: set[str] = set()  # the numba_lapack functions the code calls
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
-        self.parallel_helpers = False  # whether it calls a parallel_* helper of numba_lapack
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
@@ -117,7 +116,6 @@ class Generator:
         """``name``, a function of :mod:`.numba_lapack`, recorded so that the module imports it."""
         self.helpers.add(name)
         self.calls_blas |= name != "copy_into"
-        self.parallel_helpers |= name.startswith("parallel_")
         return name
 
     def line(self, text: str) -> None:
