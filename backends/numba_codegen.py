@@ -33,7 +33,7 @@ from graphc.listing import node_labels
 
 from . import numba_tanh
 from .numba_fusion import Loop, constant_like, kind, plan_fusion
-from .numba_lapack import HELPERS
+from .numba_lapack import HELPERS, NO_BLAS_HELPERS
 from .numba_lowering import ELEMENTWISE, LOWERING, NP_TYPE, REDUCTIONS, literal
 from .numba_values import Value, broadcast_index, shape_text
 from .numpy_backend import LOWERING as NUMPY_LOWERING
@@ -115,7 +115,7 @@ class Generator:
     def helper(self, name: str) -> str:
         """``name``, a function of :mod:`.numba_lapack`, recorded so that the module imports it."""
         self.helpers.add(name)
-        self.calls_blas |= name != "copy_into"
+        self.calls_blas |= name not in NO_BLAS_HELPERS
         return name
 
     def line(self, text: str) -> None:
@@ -337,6 +337,8 @@ class Generator:
     # --- nodes -----------------------------------------------------------------------------
 
     def emit(self, node: Node) -> None:
+        if node.serial in self.values:  # computed with another node (see both_matvecs)
+            return
         k = kind(node)
         low = LOWERING[node.op]
         if k == "source":

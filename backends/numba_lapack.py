@@ -1,5 +1,6 @@
 """BLAS and LAPACK for generated kernels, called directly: matrix products (?gemm, ?gemv),
-products with symmetric matrices (?symv, ?symm), LU solves, inverses and determinants.
+products with symmetric matrices (?symv, ?symm), LU solves, inverses and determinants; and the
+one product BLAS lacks, M @ x with Mᵀ @ x in one pass over M (``both_matvecs``, a numba loop).
 
 numba's own ``np.linalg.solve`` takes about 6 s to compile (``slogdet`` and ``det`` over 1 s
 each) on the reference machine: it is written for every layout and rank at once. The functions
@@ -376,6 +377,68 @@ def parallel_matvec(a, a_t, x, out, blocks):
             _gemv_block(a, a_t, x, out, start, stop)
 
 
+# Reassociation lets LLVM vectorize the row sums (as BLAS kernels sum in blocks); contraction
+# makes each multiply-add one fused instruction. Nothing else of fastmath: NaNs and infinities
+# propagate as they do through ?gemv.
+_SUMS = {**FLAGS, "fastmath": {"reassoc", "contract"}}
+
+
+@numba.njit(**_SUMS)
+def _both_products_of_rows(a, x, y, z, r0, r1):
+    """y[r0:r1] = a[r0:r1] @ x and z = a[r0:r1]ᵀ @ x[r0:r1], reading each row once; four rows
+    at a time, so that z is read and written once per four rows."""
+    n = a.shape[1]
+    zero = np.zeros(1, z.dtype)[0]
+    for j in range(n):
+        z[j] = zero
+    i = r0
+    while i + 4 <= r1:
+        a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        s0 = s1 = s2 = s3 = zero
+        for j in range(n):
+            xj = x[j]
+            s0 += a0[j] * xj
+            s1 += a1[j] * xj
+            s2 += a2[j] * xj
+            s3 += a3[j] * xj
+            z[j] += a0[j] * x0 + a1[j] * x1 + a2[j] * x2 + a3[j] * x3
+        y[i], y[i + 1], y[i + 2], y[i + 3] = s0, s1, s2, s3
+        i += 4
+    while i < r1:
+        ai, xi = a[i], x[i]
+        s = zero
+        for j in range(n):
+            s += ai[j] * x[j]
+            z[j] += ai[j] * xi
+        y[i] = s
+        i += 1
+
+
+@numba.njit(**_SUMS)
+def both_matvecs(a, x, y, z):
+    """y = a @ x and z = aᵀ @ x (= x @ a) for a square C matrix a, reading a once: a gradient of
+    xᵀAx needs both, and BLAS has no routine for the pair. Two ?gemv calls read A twice; two
+    per block of rows, the block still in cache for the second, measured no faster."""
+    _both_products_of_rows(a, x, y, z, 0, a.shape[0])
+
+
+@numba.njit(parallel=True, **_SUMS)
+def parallel_both_matvecs(a, x, y, z, blocks):
+    """both_matvecs with a's rows cut into ``blocks`` blocks that numba's threads compute, each
+    summing its rows' part of z apart; the parts are added at the end."""
+    m, n = a.shape
+    partial = np.empty((blocks, n), z.dtype)
+    step = (m + blocks - 1) // blocks
+    for block in prange(blocks):
+        _both_products_of_rows(a, x, y, partial[block], min(m, block * step), min(m, block * step + step))
+    for j in range(n):
+        total = partial[0, j]
+        for block in range(1, blocks):
+            total += partial[block, j]
+        z[j] = total
+
+
 @numba.njit(**FLAGS)
 def copy_into(out, x):
     """out[...] = x, element by element (a slice assignment makes numba compile its
@@ -392,10 +455,13 @@ def copy_into(out, x):
 
 
 HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "parallel_dot", "blas_matvec",
-           "parallel_matvec", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
+           "parallel_matvec", "both_matvecs",
+           "parallel_both_matvecs", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
 
 
-PARALLEL_HELPERS = ("parallel_dot", "parallel_matvec")
+PARALLEL_HELPERS = ("parallel_dot", "parallel_matvec", "parallel_both_matvecs")
+
+NO_BLAS_HELPERS = ("copy_into", "both_matvecs", "parallel_both_matvecs")  # loops: no BLAS, no LAPACK
 
 
 def helper_sources(names: set[str]) -> str:

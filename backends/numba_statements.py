@@ -4,7 +4,8 @@ Each entry is ``fn(gen, node, operands) -> Value`` and emits code of its own. Fl
 products call BLAS ?gemm / ?gemv through :mod:`.numba_lapack` (``blas_dot``, ``blas_matvec``, or
 their ``parallel_`` versions for large products) on C-contiguous operands, a transposed one
 passed as its C parent and a flag (:meth:`Generator.blas_operand` copies any other view first,
-so numba never meets a layout-'A' array); a vector @ vector product is ``np.dot``. Batched
+so numba never meets a layout-'A' array); a vector @ vector product is ``np.dot``. M @ x and
+Mᵀ @ x of the same M and x (a gradient of xᵀMx has both) are one ``both_matvecs`` call. Batched
 products and linear-algebra calls loop over the leading (batch) axes, one 2-d call per matrix:
 LAPACK through :mod:`.numba_lapack` for solve, inv, det and slogdet, ``np.linalg`` for the rest,
 their array results copied into place by ``copy_into``. Integer and boolean products, and
@@ -99,6 +100,49 @@ def _symmetric_matmul(gen, node, a, b) -> Value | None:
     return dest
 
 
+def _matvec_form(node):
+    """(M, x, transposed) when ``node`` is a float matrix-vector product op(M) @ x (x @ M counts
+    as Mᵀ @ x, a transpose node's input as M), op(M) = Mᵀ when ``transposed``; else None."""
+    if node.op != "matmul" or node.dtype.kind != "f" or node.ndim != 1:
+        return None
+    A, B = node.inputs
+    matrix, vector, transposed = (A, B, False) if A.ndim == 2 else (B, A, True)
+    if matrix.op == "transpose" and tuple(matrix.attrs["axes"]) == (1, 0):
+        matrix, transposed = matrix.inputs[0], not transposed
+    return matrix, vector, transposed
+
+
+def _both_matvecs(gen, node) -> Value | None:
+    """M @ x where the graph also computes Mᵀ @ x (a gradient of xᵀMx does): both at once, by
+    ``both_matvecs``, which reads M once; the other node's value is set here."""
+    form = _matvec_form(node)
+    if form is None:
+        return None
+    matrix, vector, transposed = form
+    partner = None
+    for serial in gen.graph.nx.successors(vector.serial):
+        other = gen.graph.node_by_serial(serial)
+        form = _matvec_form(other)
+        if (other.serial not in gen.values and form is not None and form[0] is matrix
+                and form[1] is vector and form[2] != transposed):
+            partner = other
+            break
+    if partner is None:
+        return None
+    em, m_t = gen.blas_operand(gen.value(matrix), matrix.dtype)
+    ex, _ = gen.realize(gen.value(vector), vector.dtype, allow_f=False)
+    dest, other = gen.alloc(node), gen.alloc(partner)
+    y, z = (other, dest) if transposed != m_t else (dest, other)
+    n = matrix.shape[0]
+    parallel = gen.can_parallel((n,), work=4 * n * n)  # memory-bound, as a matrix-vector product
+    blocks = f", {numba.config.NUMBA_NUM_THREADS}" if parallel else ""
+    helper = gen.helper("parallel_both_matvecs" if parallel else "both_matvecs")
+    gen.line(f"{helper}({em}, {ex}, {y.array_expr()}, {z.array_expr()}{blocks})"
+             f"{gen.comment(node)}, {gen.labels[partner.serial]} {partner.op}")
+    gen.values[partner.serial] = other
+    return dest
+
+
 def _matmul(gen, node, ops):
     a, b = ops
     A, B = node.inputs
@@ -107,6 +151,9 @@ def _matmul(gen, node, ops):
     symmetric = _symmetric_matmul(gen, node, a, b)
     if symmetric is not None:
         return symmetric
+    both = _both_matvecs(gen, node)
+    if both is not None:
+        return both
     if A.ndim == 1 and B.ndim == 1:
         ea, _ = gen.realize(a, A.dtype)
         eb, _ = gen.realize(b, B.dtype)

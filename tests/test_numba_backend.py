@@ -246,6 +246,53 @@ def test_large_products_are_split_across_threads_and_agree_with_numpy(dtype):
         assert np.all(np.abs(g - left @ right) <= bound), source
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_matrix_and_its_transpose_times_one_vector_read_the_matrix_once(dtype):
+    """M @ x next to x @ M (or M.T @ x) is one both_matvecs call, a large one split across
+    threads; a transposed or sliced matrix and a graph output as the second product included."""
+    n, big = 37, 800
+    assert 4 * big * big >= PARALLEL_MIN_WORK > 4 * n * n
+    M, N = gc.placeholder("M", (n, n), dtype), gc.placeholder("N", (n, n), dtype)
+    W, x = gc.placeholder("W", (n + 3, n + 3), dtype), gc.placeholder("x", (n,), dtype)
+    L, y = gc.placeholder("L", (big, big), dtype), gc.placeholder("y", (big,), dtype)
+    S = W[1:n + 1, 2:n + 2]  # a view: copied once, then read once
+    outputs = [M @ x, x @ M, N.T @ x, N @ x, S @ x, S.T @ x, y @ L, L @ y, gc.sum(M @ x + x @ M)]
+    graph = gc.Graph([M, N, W, x, L, y], outputs)
+    source = get_backend("numba").source(graph)
+    assert source.count("both_matvecs(in_") == 4 and source.count("parallel_both_matvecs(in_L, in_y") == 1
+    assert "matvec(" not in source.replace("both_matvecs(", ""), source
+    rng = np.random.default_rng(5)
+    values = {p.attrs["name"]: rng.normal(size=p.shape).astype(dtype) for p in graph.inputs}
+    got = gc.compile(graph, backend="numba", optimize=False)(**values)
+    m, nn, w, xx, ll, yy = (values[p.attrs["name"]].astype(np.float64) for p in graph.inputs)
+    s = w[1:n + 1, 2:n + 2]
+    pairs = [(m, xx), (xx, m), (nn.T, xx), (nn, xx), (s, xx), (s.T, xx), (yy, ll), (ll, yy)]
+    eps = np.finfo(dtype).eps
+    for g, (left, right) in zip(got, pairs):
+        product = left @ right
+        bound = max(left.shape[-1], right.shape[0]) * eps * (np.abs(left) @ np.abs(right))
+        assert g.dtype == np.dtype(dtype) and g.shape == product.shape
+        assert np.all(np.abs(g - product) <= bound)
+    np.testing.assert_allclose(got[-1], (m @ xx + xx @ m).sum(), rtol=50 * n * eps)
+
+
+def test_both_products_inside_a_batch_loop_equal_single_calls():
+    n = 9
+    M, x = gc.placeholder("M", (n, n)), gc.placeholder("x", (n,))
+    graph = gc.grad(gc.Graph([x, M], [gc.log(x @ (M @ x))]), "x")  # needs M x and Mᵀx
+    kernel = gc.compile(graph, backend="numba", batch=("x",))
+    assert "both_matvecs(in_M" in kernel.source
+    rng = np.random.default_rng(6)
+    m = rng.normal(size=(n, n))
+    m = m @ m.T + n * np.eye(n)
+    xs = rng.normal(size=(50, n))
+    value, grad = kernel(x=xs, M=m)
+    for i, xi in enumerate(xs):
+        q = xi @ m @ xi
+        np.testing.assert_allclose(value[i], np.log(q), rtol=1e-14)
+        np.testing.assert_allclose(grad[i], (m + m.T) @ xi / q, rtol=1e-12, atol=1e-14)
+
+
 def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored():
     """Kernels parallelise across numba's threads; an OpenBLAS pool besides would compete for the
     cores. The count goes back only when the last of several concurrent kernels returns."""
@@ -732,8 +779,9 @@ def test_a_changed_blas_helper_module_changes_every_kernel_key(monkeypatch):
 @given(m=st.integers(0, 9), k=st.integers(0, 9), n=st.integers(0, 9), a_t=st.booleans(), b_t=st.booleans(),
        blocks=st.integers(1, 5), dtype=st.sampled_from(["float64", "float32"]), seed=st.integers(0, 2**16))
 def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, blocks, dtype, seed):
-    """blas_dot / parallel_dot / blas_matvec / parallel_matvec on every shape, empty ones included,
-    both orientations of each operand and any block count (more blocks than rows too)."""
+    """blas_dot / parallel_dot / blas_matvec / parallel_matvec / both_matvecs on every shape, empty
+    ones included, both orientations of each operand and any block count (more blocks than rows
+    too)."""
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(k, m) if a_t else (m, k)).astype(dtype)
     b = rng.normal(size=(n, k) if b_t else (k, n)).astype(dtype)
@@ -750,6 +798,15 @@ def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, block
         got_of(out)
         bound = max(k, 1) * eps * (np.abs(left) @ np.abs(right))
         assert np.all(np.abs(out - expected) <= bound), (out, expected)
+    square = rng.normal(size=(k, k)).astype(dtype)
+    for run in (lambda y, z: numba_lapack.both_matvecs(square, x, y, z),
+                lambda y, z: numba_lapack.parallel_both_matvecs(square, x, y, z, blocks)):
+        y, z = np.full(k, np.nan, dtype), np.full(k, np.nan, dtype)
+        run(y, z)
+        for got, left in ((y, square), (z, square.T)):
+            left = left.astype(np.float64)
+            bound = max(k, 1) * eps * (np.abs(left) @ np.abs(x.astype(np.float64)))
+            assert np.all(np.abs(got - left @ x.astype(np.float64)) <= bound), (got, left @ x)
 
 
 def test_without_control_of_blas_threads_products_stay_single_calls(monkeypatch):
