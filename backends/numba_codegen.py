@@ -7,7 +7,8 @@
 * each loop of :mod:`.numba_fusion` becomes one loop nest: members are scalar locals of the body
   (``s12 = tanh(s11)``), each root is written once per index, and a reduction keeps a scalar
   accumulator across its trailing reduced axes (or one partial result per block of rows when the
-  loop runs in parallel over the axis it reduces);
+  loop runs in parallel over the axis it reduces); a root may be written over a workspace array
+  the loop reads for the last time (``_donors``), as XLA reuses a dead operand's buffer;
 * views (:mod:`.numba_views`) cost nothing: a :class:`Value` knows how to *read* itself at an
   index, so a loop reads ``x[i1, i0]`` through a transpose or ``(g[i0 - 1] if 1 <= i0 < 3 else 0.0)``
   through an unslice; only ops that need a real array (BLAS, LAPACK, reshape) copy a view;
@@ -87,6 +88,7 @@ class Generator:
         self.helpers: set[str] = set()  # the numba_lapack functions the code calls
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
+        self.scratch_arrays: set[str] = set()  # the workspace's names
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
@@ -174,6 +176,7 @@ class Generator:
         if self.inner or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < WORKSPACE_MIN_BYTES:
             return None
         self.workspace.append((name, tuple(shape), dtype))
+        self.scratch_arrays.add(name)
         return Value(tuple(shape), array=name, outer=not self.inner)
 
     def temp_array(self, base: str, shape, dtype, scratch: bool = False) -> Value:
@@ -396,6 +399,8 @@ class Generator:
         if parallel and any(kind(r) == "reduction" and 0 in r.attrs["axes"] for r in loop.roots):
             chunks = min(shape[0], CHUNKS)  # two threads must never update one element
         combine = []
+        donors = self._donors(loop)
+        stores: list[str] = []  # into a donor: after every read of it at this index
         for m in loop.members:
             if kind(m) == "elementwise":
                 local = self.scalar_local(m)
@@ -410,16 +415,40 @@ class Generator:
                 else:
                     body.append(f"{local} = {ELEMENTWISE[m.op](m, operands)}{self.comment(m)}")
                 if any(m is r for r in loop.roots):
-                    dest = self.alloc(m)
-                    body.append(f"{dest.read(idx)} = {local}")
+                    donor = next((d for d in donors if d.shape == m.shape and d.dtype == m.dtype), None)
+                    if donor is not None and m.serial not in self.output_serials:
+                        donors.remove(donor)
+                        dest = self.value(donor)
+                        label = self.labels[donor.serial]
+                        stores.append(f"{dest.read(idx)} = {local}  # in place of {label}")
+                    else:
+                        dest = self.alloc(m)
+                        body.append(f"{dest.read(idx)} = {local}")
                     self.values[m.serial] = dest
             elif chunks and 0 in m.attrs["axes"]:
                 combine.append(self._chunked_reduction(m, loop, idx, pre, post, body, chunks))
             else:
                 self._reduction(m, loop, idx, pre, post, body)
-        self.loop_nest(shape, body, pre, post, parallel, chunks)
+        self.loop_nest(shape, body + stores, pre, post, parallel, chunks)
         for m, part in combine:
             self._combine(m, part, chunks)
+
+    def _donors(self, loop: Loop) -> list[Node]:
+        """The arrays ``loop`` reads for the last time, element by element: workspace arrays of
+        the loop's shape used by nothing outside it. An elementwise root can be written over one
+        (read at index i, written at index i after that), which spares a fresh 8 MB array ~0.5 ms
+        of cache misses on the MLP's gradient."""
+        found = []
+        for m in loop.members:
+            for o in m.inputs:
+                val = self.values.get(o.serial)
+                if (val is None or not val.plain or val.prefix or val.array not in self.scratch_arrays
+                        or o.shape != loop.shape or o.serial in self.output_serials
+                        or any(d is o for d in found) or self.plan.loop_of.get(o.serial) is loop):
+                    continue
+                if all(self.plan.loop_of.get(c) is loop for c in self.graph.nx.successors(o.serial)):
+                    found.append(o)
+        return found
 
     def _reduction(self, m, loop, idx, pre, post, body, target=None) -> None:
         """Accumulate reduction ``m`` in the loop body: in place when the innermost axis is kept,

@@ -16,6 +16,7 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from optable import OPS, sample
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends import numba_lapack, numba_lowering, numba_workspace
+from graphc.backends import numba_codegen, numba_lapack, numba_lowering, numba_workspace
 from graphc.backends.numba_codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
@@ -129,6 +130,17 @@ def test_examples_gradients_and_hvps_agree_with_numpy(example):
 def test_random_graphs_agree_with_numpy(drawn, seed):
     graph, draw_inputs = drawn
     assert_agree(graph, draw_inputs(np.random.default_rng(seed)))
+
+
+@settings(max_examples=10, deadline=None)
+@given(drawn=random_graphs(max_steps=10, smooth=True, scalar_output=True), seed=st.integers(0, 2**16))
+def test_random_gradient_graphs_agree_with_every_intermediate_in_the_workspace(drawn, seed):
+    """With no size threshold every intermediate is a workspace array, so every loop that reads one
+    for the last time writes its result over it (Generator._donors) and arrays share memory."""
+    graph, draw_inputs = drawn
+    inputs = draw_inputs(np.random.default_rng(seed))
+    with mock.patch.object(numba_codegen, "WORKSPACE_MIN_BYTES", 0):
+        assert_agree(gc.grad(graph), inputs)
 
 
 def test_linear_algebra_ops_agree_with_numpy():
@@ -453,6 +465,29 @@ def test_large_intermediates_live_in_a_workspace_that_outputs_never_alias():
             np.testing.assert_allclose(got[key], expected, rtol=1e-12, atol=1e-12, err_msg=key)
     for key in kept:
         np.testing.assert_array_equal(out1[key], kept[key], err_msg=key)  # untouched by the 2nd call
+
+
+def test_a_loop_writes_its_result_over_an_intermediate_it_reads_for_the_last_time():
+    """tanh(R) is written over R = x @ w (read for the last time there), after the reduction of
+    the same loop has read R at that index; R2 = x @ w.T, read again later, is not written over."""
+    n = 128
+    x, w, c = (gc.placeholder(k, (n, n)) for k in "xwc")
+    r, r2 = x @ w, x @ w.T
+    t = gc.tanh(r)
+    u = gc.sum(t * r)  # the same loop reads r after computing t
+    v = gc.exp(r2 * 0.01)
+    graph = gc.Graph([x, w, c], {"u": u, "tc": t @ c, "vc": v @ c, "r2": gc.sum(r2 @ c)})
+    fn = gc.compile(graph, backend="numba", cache=False, optimize=False)
+    source = fn.source
+    assert source.count("# in place of") == 1, source
+    (line,) = [text for text in source.splitlines() if "# in place of" in text]
+    assert "tanh" not in line and line.strip().startswith("v"), line  # the store, after the loop's reads
+    rng = np.random.default_rng(8)
+    values = {k: rng.normal(size=(n, n)) / 8 for k in "xwc"}
+    got, expected = fn(**values), gc.compile(graph, backend="numpy")(**values)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
+    assert fn.kernel.workspace_bytes < 4 * n * n * 8  # r, r2, t, v: t shares r's memory
 
 
 @settings(max_examples=200, deadline=None)
