@@ -88,7 +88,7 @@ class Generator:
         self.helpers: set[str] = set()  # the numba_lapack functions the code calls
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
-        self.scratch_arrays: set[str] = set()  # the workspace's names
+        self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
@@ -157,6 +157,7 @@ class Generator:
         if node.serial not in self.output_serials:
             scratch = self.scratch(name, node.shape, node.dtype)
             if scratch is not None:
+                self.owner[name] = node.serial
                 if fill is not None:
                     self.line(f"{name}.fill({fill})")
                 return scratch
@@ -176,7 +177,6 @@ class Generator:
         if self.inner or int(np.prod(shape, dtype=np.int64)) * dtype.itemsize < WORKSPACE_MIN_BYTES:
             return None
         self.workspace.append((name, tuple(shape), dtype))
-        self.scratch_arrays.add(name)
         return Value(tuple(shape), array=name, outer=not self.inner)
 
     def temp_array(self, base: str, shape, dtype, scratch: bool = False) -> Value:
@@ -419,6 +419,7 @@ class Generator:
                     if donor is not None and m.serial not in self.output_serials:
                         donors.remove(donor)
                         dest = self.value(donor)
+                        self.owner[dest.array] = m.serial
                         label = self.labels[donor.serial]
                         stores.append(f"{dest.read(idx)} = {local}  # in place of {label}")
                     else:
@@ -435,14 +436,15 @@ class Generator:
 
     def _donors(self, loop: Loop) -> list[Node]:
         """The arrays ``loop`` reads for the last time, element by element: workspace arrays of
-        the loop's shape used by nothing outside it. An elementwise root can be written over one
+        the loop's shape used by nothing outside it, each holding its own node's value (not a
+        view of, or the same array as, another node's value). An elementwise root can be written over one
         (read at index i, written at index i after that), which spares a fresh 8 MB array ~0.5 ms
         of cache misses on the MLP's gradient."""
         found = []
         for m in loop.members:
             for o in m.inputs:
                 val = self.values.get(o.serial)
-                if (val is None or not val.plain or val.prefix or val.array not in self.scratch_arrays
+                if (val is None or not val.plain or val.prefix or self.owner.get(val.array) != o.serial
                         or o.shape != loop.shape or o.serial in self.output_serials
                         or any(d is o for d in found) or self.plan.loop_of.get(o.serial) is loop):
                     continue

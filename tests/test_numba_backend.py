@@ -469,14 +469,18 @@ def test_large_intermediates_live_in_a_workspace_that_outputs_never_alias():
 
 def test_a_loop_writes_its_result_over_an_intermediate_it_reads_for_the_last_time():
     """tanh(R) is written over R = x @ w (read for the last time there), after the reduction of
-    the same loop has read R at that index; R2 = x @ w.T, read again later, is not written over."""
+    the same loop has read R at that index; R2 = x @ w.T, read again later, is not written over,
+    nor R3 = x @ c under a loop that reads it through a reshape."""
     n = 128
     x, w, c = (gc.placeholder(k, (n, n)) for k in "xwc")
     r, r2 = x @ w, x @ w.T
     t = gc.tanh(r)
     u = gc.sum(t * r)  # the same loop reads r after computing t
     v = gc.exp(r2 * 0.01)
-    graph = gc.Graph([x, w, c], {"u": u, "tc": t @ c, "vc": v @ c, "r2": gc.sum(r2 @ c)})
+    r3 = x @ c
+    e = gc.exp(gc.reshape(r3, (n * n,)) * 0.01)  # reads r3's memory through a reshape: r3 stays
+    graph = gc.Graph([x, w, c], {"u": u, "tc": t @ c, "vc": v @ c, "r2": gc.sum(r2 @ c),
+                                 "ec": gc.reshape(e, (n, n)) @ c, "r3c": r3 @ c})
     fn = gc.compile(graph, backend="numba", cache=False, optimize=False)
     source = fn.source
     assert source.count("# in place of") == 1, source
@@ -487,7 +491,7 @@ def test_a_loop_writes_its_result_over_an_intermediate_it_reads_for_the_last_tim
     got, expected = fn(**values), gc.compile(graph, backend="numpy")(**values)
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=key)
-    assert fn.kernel.workspace_bytes < 4 * n * n * 8  # r, r2, t, v: t shares r's memory
+    assert fn.kernel.workspace_bytes < 6 * n * n * 8  # r, r2, t, v, r3, e: t shares r's memory
 
 
 @settings(max_examples=200, deadline=None)
