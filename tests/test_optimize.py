@@ -310,6 +310,44 @@ def test_scalars_leave_matmuls_and_common_factors_are_taken_out():
         }""")
 
 
+def test_a_product_of_a_combination_reuses_the_products_the_graph_already_has():
+    """S (a x + b d) -> a (S x) + b (S d) when S x and S d exist, and only then."""
+    d, y = gc.placeholder("d", (3,)), gc.placeholder("y", (3,))
+    S = gc.symmetrize(A)
+    Sx, Sd = S @ x, S @ d
+    g = gc.Graph([x, d, y, A, s], {"both": S @ (x * s - d * 2.0) + Sx + Sd, "new": S @ (x + y) + Sx})
+    h = optimize(g)
+    products = [n for n in h.nodes if n.op == "matmul"]
+    assert len(products) == 3, str(h)  # S x, S d, S (x + y): S y is not computed, so no rewrite
+    assert any(n.meta.rule == "product of a combination -> combination of existing products" for n in h.nodes)
+    rng = np.random.default_rng(4)
+    values = {"x": rng.normal(size=3), "d": rng.normal(size=3), "y": rng.normal(size=3),
+              "A": rng.normal(size=(3, 3)), "s": 0.7}
+    sym = np.tril(values["A"]) + np.tril(values["A"], -1).T
+    got = gc.compile(h)(**values)
+    xs, ds, ys = values["x"], values["d"], values["y"]
+    np.testing.assert_allclose(got["both"], sym @ (0.7 * xs - 2 * ds) + sym @ xs + sym @ ds, rtol=1e-13)
+    np.testing.assert_allclose(got["new"], sym @ (xs + ys) + sym @ xs, rtol=1e-13)
+
+
+def test_the_hvp_of_a_symmetric_log_quadratic_applies_the_matrix_twice():
+    """HVP of ln(xᵀSx): S x, S v, and S applied to a combination of x and v, which is the third
+    product by linearity: two products, as in the hand-derived 2 S v / q - 4 S x (S x · v) / q²."""
+    n = 5
+    xn, An = gc.placeholder("x", (n,)), gc.placeholder("A", (n, n))
+    S = gc.symmetrize(An)
+    h = optimize(gc.hvp(gc.Graph([xn, An], [gc.log(xn @ (S @ xn))]), "x"))
+    assert sum(n.op == "matmul" and n.inputs[0].op == "symmetrize" for n in h.nodes) == 2, str(h)
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(n, n))
+    a = a @ a.T + n * np.eye(n)
+    xv, v = rng.normal(size=n), rng.normal(size=n)
+    q = xv @ a @ xv
+    expected = 2 * a @ v / q - 4 * (a @ xv) * ((a @ xv) @ v) / q**2
+    (got,) = gc.compile(h)(x=xv, A=a, direction=v).values()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
 def test_the_seed_constant_one_no_longer_multiplies_anything():
     ex = examples.logistic_least_squares()
     h = optimize(gc.grad(ex.graph, "w"))

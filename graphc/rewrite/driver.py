@@ -192,6 +192,15 @@ class _Uses:
 
 
 _uses: contextvars.ContextVar[_Uses | None] = contextvars.ContextVar("graphc_uses", default=None)
+_placed: contextvars.ContextVar[dict | None] = contextvars.ContextVar("graphc_placed", default=None)
+
+
+def placed(node: Node) -> Node | None:
+    """The node equal to ``node`` (same op, operands and attributes) that the graph being
+    rewritten already computes before the node being rewritten, or None. Rules that replace
+    work by work the graph does anyway ask it."""
+    canon = _placed.get()
+    return None if canon is None else canon.get(node.digest)
 
 
 def uses(node: Node) -> int:
@@ -332,7 +341,7 @@ class _Rewriter:
         self.changed = False
         self.canon = {}
         self.counter = counter = _Uses(graph, {})
-        token = _uses.set(counter)
+        token, placed_token = _uses.set(counter), _placed.set(self.canon)
         try:
             for node in graph.nodes:
                 cur = rebuild(node, [env[i.serial] for i in node.inputs]) if node.inputs else node
@@ -354,6 +363,7 @@ class _Rewriter:
                 env[node.serial] = placed
         finally:
             _uses.reset(token)
+            _placed.reset(placed_token)
         return self.changed
 
 

@@ -25,7 +25,7 @@ from .. import builder as gc
 from ..ir import Graph, Node
 from ..ops.core import bind
 from ..ops.shapes import broadcast_shapes
-from .driver import Pass, Pat, Rule, rewrite, uses
+from .driver import Pass, Pat, Rule, placed, rewrite, uses
 from .fold import FOLD_RULES
 
 SPLAT_LIMIT = 4096  # constants up to this size are checked for being one repeated number
@@ -233,6 +233,50 @@ def hoist_scale_out_of_matmul(root: Node) -> Node | None:
     return None
 
 
+def _linear_terms(node: Node, depth: int = 0) -> list[tuple[Node, Node | None, bool]]:
+    """``node`` as a sum of terms (u, s, negated): ±u·s with s a one-element scale (or None), u of
+    ``node``'s shape, through add, sub, neg and mul by one element, a few levels deep."""
+    a = node.inputs[0] if node.inputs else None
+    if depth < 3 and node.op in ("add", "sub") and all(i.shape == node.shape for i in node.inputs):
+        left, right = (_linear_terms(i, depth + 1) for i in node.inputs)
+        if node.op == "sub":
+            right = [(u, s, not neg) for u, s, neg in right]
+        return left + right
+    if depth < 3 and node.op == "neg":
+        return [(u, s, not neg) for u, s, neg in _linear_terms(a, depth + 1)]
+    if node.op == "mul":
+        for u, s in (node.inputs, node.inputs[::-1]):
+            if u.shape == node.shape and size_one(s) and not size_one(u) and s.ndim <= node.ndim:
+                return [(u, s, False)]
+    return [(node, None, False)]
+
+
+def reuse_products_by_linearity(root: Node) -> Node | None:
+    """M @ (a·u + b·w) -> a·(M @ u) + b·(M @ w) when the graph computes M @ u and M @ w already:
+    a Hessian-vector product of xᵀSx with a symmetric S applies S to x, to the direction d and
+    to a combination of the two, and the third product is then free."""
+    for k, operand in enumerate(root.inputs):
+        if operand.op not in ("add", "sub"):
+            continue
+        terms = _linear_terms(operand)
+        products = []
+        for u, _, _ in terms:
+            operands = list(root.inputs)
+            operands[k] = u
+            products.append(placed(gc.matmul(*operands)))
+        if len(terms) < 2 or any(p is None for p in products):
+            continue
+        total = None
+        for (_, s, neg), product in zip(terms, products):
+            term = product if s is None else gc.multiply(product, s)
+            if total is None:
+                total = gc.negative(term) if neg else term
+            else:
+                total = gc.subtract(total, term) if neg else gc.add(total, term)
+        return total if total.shape == root.shape and total.dtype == root.dtype else None
+    return None
+
+
 def is_matrix_transpose(node: Node) -> bool:
     return node.op == "transpose" and node.attrs["axes"] == (1, 0)
 
@@ -383,6 +427,9 @@ STRUCTURE = [
     # matmul(x*s, B) -> matmul(x, B)*s, matmul(A, x*s) -> matmul(A, x)*s (no more products)
     Rule(Pat("matmul", where=lambda n: any(_scaled(i, n) for i in n.inputs)), hoist_scale_out_of_matmul,
          "scalar out of matmul"),
+    # M (a u + b w) -> a (M u) + b (M w) when both products exist already (up to rounding)
+    Rule(Pat("matmul", where=lambda n: any(i.op in ("add", "sub") for i in n.inputs)),
+         reuse_products_by_linearity, "product of a combination -> combination of existing products"),
     # matmul(A^T, B^T) -> (B A)^T
     Rule(Pat("matmul", MT, MT_B), lambda root, a, b: gc.transpose(gc.matmul(b, a)), "A^T B^T -> (B A)^T"),
     Rule(Pat("transpose", Pat("symmetrize", X, name="sym"), where=_swaps_last_two),
