@@ -236,20 +236,38 @@ def jax_functions(key):
 # Timing
 
 
-def median_time(fn, runs: int) -> float:
-    """Median seconds per call; each sample repeats the call enough to last ~20 ms."""
+def _repetitions(fn) -> int:
+    """How many calls of ``fn`` make a sample of ~20 ms (after a warm-up call)."""
     fn()
     t0 = time.perf_counter()
     fn()
     once = max(time.perf_counter() - t0, 1e-7)
-    reps = max(1, min(10000, int(0.02 / once)))
-    samples = []
+    return max(1, min(10000, int(0.02 / once)))
+
+
+def _sample(fn, reps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps
+
+
+def median_time(fn, runs: int) -> float:
+    """Median seconds per call; each sample repeats the call enough to last ~20 ms."""
+    reps = _repetitions(fn)
+    return statistics.median(_sample(fn, reps) for _ in range(runs))
+
+
+def interleaved_median_times(fns: dict, runs: int) -> dict:
+    """median_time of each function, their samples taken in turn (one of each per round): the
+    host's speed drifts by 20-30% between minutes on the reference VM, and columns measured one
+    after the other could come from different phases; taken in turn, their ratios do not."""
+    reps = {name: _repetitions(fn) for name, fn in fns.items()}
+    samples: dict = {name: [] for name in fns}
     for _ in range(runs):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        samples.append((time.perf_counter() - t0) / reps)
-    return statistics.median(samples)
+        for name, fn in fns.items():
+            samples[name].append(_sample(fn, reps[name]))
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def graphs_of(key):
@@ -270,9 +288,10 @@ def fmt(seconds: float) -> str:
 
 def run_problems(keys, runs):
     """Times of every column, and numba's cold compile times. graphc's and numpy's columns are
-    measured first for all problems, JAX and PyTensor afterwards: XLA's thread pool keeps
-    spinning for a while after a call, and on two cores that slowed the next measurements (and
-    compiles) of the other columns by up to 2x."""
+    measured first for all problems, in turn (interleaved_median_times), JAX and PyTensor
+    afterwards: XLA's thread pool keeps spinning for a while after a call, and on two cores that
+    slowed the next measurements (and compiles) of the other columns by up to 2x
+    (benchmarks/paired_jax.py compares numba with JAX in alternation, pausing between them)."""
     rows, compile_rows = [], []
     cases = []
     for key in keys:
@@ -285,11 +304,11 @@ def run_problems(keys, runs):
             cold = time.perf_counter() - t0
             numpy_fn = gc.compile(graph, backend="numpy")
             hand_args = list(inputs.values()) + ([v] if kind == "hvp" else [])
-            times = {
-                "numpy backend": median_time(partial(numpy_fn, **args), runs),
-                "numba backend": median_time(partial(numba_fn, **args), runs),
-                "hand numpy": median_time(partial(hand[j], *hand_args), runs),
-            }
+            times = interleaved_median_times({
+                "numpy backend": partial(numpy_fn, **args),
+                "numba backend": partial(numba_fn, **args),
+                "hand numpy": partial(hand[j], *hand_args),
+            }, runs)
             rows.append((key, kind, times))
             compile_rows.append((key, kind, cold))
             cases.append((key, j, kind, hand[j], hand_args, times))
