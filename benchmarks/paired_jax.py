@@ -20,20 +20,11 @@ import time
 
 import numpy as np
 from numba_suite import fmt, graphs_of, jax_functions
+from timing import median_seconds
 
 import graphc as gc
 
 PAUSE = 0.02  # seconds between the two halves of a round: XLA's pool stops spinning by then
-
-
-def burst_median(fn, calls: int) -> float:
-    fn()
-    samples = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def paired(key: str, kind: str, rounds: int, calls: int):
@@ -58,9 +49,9 @@ def paired(key: str, kind: str, rounds: int, calls: int):
     ours_times, jax_times = [], []
     for _ in range(rounds):
         time.sleep(PAUSE)
-        ours_times.append(burst_median(lambda: ours(**args), calls))
+        ours_times.append(median_seconds(lambda: ours(**args), calls))
         time.sleep(PAUSE)
-        jax_times.append(burst_median(run_jax, calls))
+        jax_times.append(median_seconds(run_jax, calls))
     ratios = [a / b for a, b in zip(ours_times, jax_times)]
     return statistics.median(ours_times), statistics.median(jax_times), ratios
 
