@@ -73,6 +73,7 @@ from graphc.ir import Graph, Node
 from . import numba_cache, numba_lapack, numba_tanh
 from .numba_codegen import Generator
 from .numba_lowering import LOWERING, check_lowerable
+from .numba_pairing import pair_products
 from .numba_workspace import Workspace
 
 OPTIONS = {"parallel": True, "cache": True}
@@ -281,6 +282,7 @@ class NumbaBackend:
         if not isinstance(graph, Graph):
             raise BackendError(f"the numba backend compiles a Graph, got {type(graph).__name__}")
         check_lowerable(graph)
+        graph = pair_products(graph)  # the graph the code is generated from, listed above it
         gen = Generator(graph, batch, parallel=opts["parallel"])
         body = gen.generate()
         flags = [f"cache={opts['cache']}", 'error_model="numpy"', "nogil=True"]

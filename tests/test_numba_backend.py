@@ -288,6 +288,29 @@ def test_a_matrix_and_its_transpose_times_one_vector_read_the_matrix_once(dtype)
     np.testing.assert_allclose(got[-1], (m @ xx + xx @ m).sum(), rtol=50 * n * eps)
 
 
+def test_the_hvp_of_a_general_log_quadratic_reads_the_matrix_twice():
+    """A x, A d and Aᵀ(a x + b d): the last is split into a Aᵀx + b Aᵀd, which pair with A x and
+    A d (numba_pairing), so the kernel makes two passes over A; only where such pairs exist."""
+    n = 9
+    x, A = gc.placeholder("x", (n,)), gc.placeholder("A", (n, n))
+    hvp = gc.hvp(gc.Graph([x, A], [gc.log(x @ (A @ x))]), "x")
+    kernel = gc.compile(hvp, backend="numba")
+    assert kernel.source.count("both_matvecs(in_A") == 2, kernel.source
+    assert "matvec(" not in kernel.source.replace("both_matvecs(", ""), kernel.source
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(n, n)) + n * np.eye(n)
+    xv, v = rng.normal(size=n), rng.normal(size=n)
+    s = a + a.T
+    q = xv @ a @ xv
+    expected = s @ v / q - (s @ xv) * ((s @ xv) @ v) / q**2
+    (got,) = kernel(x=xv, A=a, direction=v).values()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    d = gc.placeholder("d", (n,))
+    alone = gc.Graph([x, d, A], [(x * 2.0 - d) @ A])  # no A x, A d to pair with: one product
+    source = gc.compile(alone, backend="numba").source
+    assert source.count("matvec(") == 1 and "both_matvecs" not in source, source
+
+
 def test_both_products_inside_a_batch_loop_equal_single_calls():
     n = 9
     M, x = gc.placeholder("M", (n, n)), gc.placeholder("x", (n,))
