@@ -13,7 +13,7 @@ from __future__ import annotations
 from graphc import builder as gc
 from graphc.ir import Graph, Node
 from graphc.rewrite.driver import Pat, Rule, placed, rewrite
-from graphc.rewrite.rules import linear_terms
+from graphc.rewrite.rules import combine_terms, linear_terms
 
 
 def _matvec(node: Node) -> tuple[int, Node, Node] | None:
@@ -41,15 +41,7 @@ def split_for_pairing(root: Node) -> Node | None:
     terms = linear_terms(vector)
     if len(terms) < 2 or any(placed(_product(k, matrix, u, True)) is None for u, _, _ in terms):
         return None
-    total = None
-    for u, scale, negated in terms:
-        term = _product(k, matrix, u, False)
-        term = term if scale is None else gc.multiply(term, scale)
-        if total is None:
-            total = gc.negative(term) if negated else term
-        else:
-            total = gc.subtract(total, term) if negated else gc.add(total, term)
-    return total if total.shape == root.shape and total.dtype == root.dtype else None
+    return combine_terms([(_product(k, matrix, u, False), s, neg) for u, s, neg in terms], root)
 
 
 RULE = Rule(Pat("matmul", where=lambda n: _matvec(n) is not None), split_for_pairing,

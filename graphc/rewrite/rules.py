@@ -233,22 +233,35 @@ def hoist_scale_out_of_matmul(root: Node) -> Node | None:
     return None
 
 
-def _linear_terms(node: Node, depth: int = 0) -> list[tuple[Node, Node | None, bool]]:
+def linear_terms(node: Node, depth: int = 0) -> list[tuple[Node, Node | None, bool]]:
     """``node`` as a sum of terms (u, s, negated): ±u·s with s a one-element scale (or None), u of
     ``node``'s shape, through add, sub, neg and mul by one element, a few levels deep."""
     a = node.inputs[0] if node.inputs else None
     if depth < 3 and node.op in ("add", "sub") and all(i.shape == node.shape for i in node.inputs):
-        left, right = (_linear_terms(i, depth + 1) for i in node.inputs)
+        left, right = (linear_terms(i, depth + 1) for i in node.inputs)
         if node.op == "sub":
             right = [(u, s, not neg) for u, s, neg in right]
         return left + right
     if depth < 3 and node.op == "neg":
-        return [(u, s, not neg) for u, s, neg in _linear_terms(a, depth + 1)]
+        return [(u, s, not neg) for u, s, neg in linear_terms(a, depth + 1)]
     if node.op == "mul":
         for u, s in (node.inputs, node.inputs[::-1]):
             if u.shape == node.shape and size_one(s) and not size_one(u) and s.ndim <= node.ndim:
                 return [(u, s, False)]
     return [(node, None, False)]
+
+
+def combine_terms(terms: list[tuple[Node, Node | None, bool]], like_node: Node) -> Node | None:
+    """The sum of the terms ±u·s (see linear_terms), or None when it would not have
+    ``like_node``'s shape and dtype."""
+    total = None
+    for u, s, negated in terms:
+        term = u if s is None else gc.multiply(u, s)
+        if total is None:
+            total = gc.negative(term) if negated else term
+        else:
+            total = gc.subtract(total, term) if negated else gc.add(total, term)
+    return total if total.shape == like_node.shape and total.dtype == like_node.dtype else None
 
 
 def reuse_products_by_linearity(root: Node) -> Node | None:
@@ -258,7 +271,7 @@ def reuse_products_by_linearity(root: Node) -> Node | None:
     for k, operand in enumerate(root.inputs):
         if operand.op not in ("add", "sub"):
             continue
-        terms = _linear_terms(operand)
+        terms = linear_terms(operand)
         products = []
         for u, _, _ in terms:
             operands = list(root.inputs)
@@ -266,14 +279,7 @@ def reuse_products_by_linearity(root: Node) -> Node | None:
             products.append(placed(gc.matmul(*operands)))
         if len(terms) < 2 or any(p is None for p in products):
             continue
-        total = None
-        for (_, s, neg), product in zip(terms, products):
-            term = product if s is None else gc.multiply(product, s)
-            if total is None:
-                total = gc.negative(term) if neg else term
-            else:
-                total = gc.subtract(total, term) if neg else gc.add(total, term)
-        return total if total.shape == root.shape and total.dtype == root.dtype else None
+        return combine_terms([(p, s, neg) for p, (_, s, neg) in zip(products, terms)], root)
     return None
 
 
