@@ -17,13 +17,15 @@ from graphc.rewrite.rules import combine_terms, linear_terms
 
 
 def _matvec(node: Node) -> tuple[int, Node, Node] | None:
-    """(k, M, v) for a float matrix-vector product M @ v (k = 1) or v @ M (k = 0) of a plain
-    (not symmetrized) matrix M whose vector v is a sum or difference of terms; else None."""
+    """(k, M, v) for a float matrix-vector product M @ v (k = 1) or v @ M (k = 0) of a square,
+    plain (not symmetrized) matrix M whose vector v is a sum or difference of terms; else None
+    (M must be square for the product of v's terms with M the other way round to exist)."""
     if node.op != "matmul" or node.dtype.kind != "f" or node.ndim != 1:
         return None
     a, b = node.inputs
     k, matrix, vector = (1, a, b) if a.ndim == 2 else (0, b, a)
-    if matrix.ndim != 2 or matrix.op == "symmetrize" or vector.op not in ("add", "sub"):
+    if (matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.op == "symmetrize"
+            or vector.op not in ("add", "sub")):
         return None
     return k, matrix, vector
 

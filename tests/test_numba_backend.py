@@ -309,6 +309,12 @@ def test_the_hvp_of_a_general_log_quadratic_reads_the_matrix_twice():
     alone = gc.Graph([x, d, A], [(x * 2.0 - d) @ A])  # no A x, A d to pair with: one product
     source = gc.compile(alone, backend="numba").source
     assert source.count("matvec(") == 1 and "both_matvecs" not in source, source
+    # a tall matrix (logistic loss): Aᵀ(a u + b w) has no A u, A w to pair with
+    B, w = gc.placeholder("B", (3 * n, n)), gc.placeholder("w", (n,))
+    tall = gc.Graph([w, B], [gc.sum(gc.softplus(B @ w)) + 0.05 * (w @ w)])
+    values = {"w": rng.normal(size=n), "B": rng.normal(size=(3 * n, n))}
+    assert_agree(gc.grad(tall, "w"), values)  # its product is Bᵀ(1 - sigmoid(...)): a difference
+    assert_agree(gc.hvp(tall, "w"), {**values, "direction": rng.normal(size=n)})
 
 
 def test_both_products_inside_a_batch_loop_equal_single_calls():

@@ -235,9 +235,10 @@ def hoist_scale_out_of_matmul(root: Node) -> Node | None:
 
 def linear_terms(node: Node, depth: int = 0) -> list[tuple[Node, Node | None, bool]]:
     """``node`` as a sum of terms (u, s, negated): ±u·s with s a one-element scale (or None), u of
-    ``node``'s shape, through add, sub, neg and mul by one element, a few levels deep."""
+    ``node``'s shape and dtype, through add, sub, neg and mul by one element, a few levels deep."""
     a = node.inputs[0] if node.inputs else None
-    if depth < 3 and node.op in ("add", "sub") and all(i.shape == node.shape for i in node.inputs):
+    if depth < 3 and node.op in ("add", "sub") and all(i.shape == node.shape and i.dtype == node.dtype
+                                                       for i in node.inputs):
         left, right = (linear_terms(i, depth + 1) for i in node.inputs)
         if node.op == "sub":
             right = [(u, s, not neg) for u, s, neg in right]
@@ -246,7 +247,8 @@ def linear_terms(node: Node, depth: int = 0) -> list[tuple[Node, Node | None, bo
         return [(u, s, not neg) for u, s, neg in linear_terms(a, depth + 1)]
     if node.op == "mul":
         for u, s in (node.inputs, node.inputs[::-1]):
-            if u.shape == node.shape and size_one(s) and not size_one(u) and s.ndim <= node.ndim:
+            if (u.shape == node.shape and u.dtype == node.dtype and size_one(s) and not size_one(u)
+                    and s.ndim <= node.ndim):
                 return [(u, s, False)]
     return [(node, None, False)]
 
