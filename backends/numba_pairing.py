@@ -15,44 +15,45 @@ from graphc.ir import Graph, Node
 from graphc.rewrite.driver import Pat, Rule, placed, rewrite
 from graphc.rewrite.rules import combine_terms, linear_terms
 
+from .numba_statements import matvec_form
 
-def _matvec(node: Node) -> tuple[int, Node, Node] | None:
-    """(k, M, v) for a float matrix-vector product M @ v (k = 1) or v @ M (k = 0) of a square,
-    plain (not symmetrized) matrix M whose vector v is a sum or difference of terms; else None
-    (M must be square for the product of v's terms with M the other way round to exist)."""
-    if node.op != "matmul" or node.dtype.kind != "f" or node.ndim != 1:
+
+def _candidate(node: Node) -> tuple[Node, Node, bool] | None:
+    """(M, v, transposed) as :func:`.numba_statements.matvec_form` gives them, for a product of a
+    square, plain (not symmetrized) matrix M (square, so that v's terms times M the other way
+    round exist) whose vector v is a sum or difference of terms; else None."""
+    form = matvec_form(node)
+    if form is None:
         return None
-    a, b = node.inputs
-    k, matrix, vector = (1, a, b) if a.ndim == 2 else (0, b, a)
-    if (matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.op == "symmetrize"
-            or vector.op not in ("add", "sub")):
+    matrix, vector, _ = form
+    if matrix.shape[0] != matrix.shape[1] or matrix.op == "symmetrize" or vector.op not in ("add", "sub"):
         return None
-    return k, matrix, vector
+    return form
 
 
-def _product(k: int, matrix: Node, vector: Node, transposed: bool) -> Node:
-    """M @ v (k = 1) or v @ M (k = 0), or the other one when ``transposed``."""
-    return gc.matmul(matrix, vector) if (k == 1) != transposed else gc.matmul(vector, matrix)
+def _product(matrix: Node, vector: Node, transposed: bool) -> Node:
+    """Mᵀ @ v (as v @ M) when ``transposed``, else M @ v."""
+    return gc.matmul(vector, matrix) if transposed else gc.matmul(matrix, vector)
 
 
 def split_for_pairing(root: Node) -> Node | None:
-    found = _matvec(root)
+    found = _candidate(root)
     if found is None:
         return None
-    k, matrix, vector = found
+    matrix, vector, transposed = found
     terms = linear_terms(vector)
-    if len(terms) < 2 or any(placed(_product(k, matrix, u, True)) is None for u, _, _ in terms):
+    if len(terms) < 2 or any(placed(_product(matrix, u, not transposed)) is None for u, _, _ in terms):
         return None
-    return combine_terms([(_product(k, matrix, u, False), s, neg) for u, s, neg in terms], root)
+    return combine_terms([(_product(matrix, u, transposed), s, neg) for u, s, neg in terms], root)
 
 
-RULE = Rule(Pat("matmul", where=lambda n: _matvec(n) is not None), split_for_pairing,
+RULE = Rule(Pat("matmul", where=lambda n: _candidate(n) is not None), split_for_pairing,
             "Mᵀ(a u + b w) -> a Mᵀu + b Mᵀw (pairs with M u, M w)")
 
 
 def pair_products(graph: Graph) -> Graph:
     """``graph`` with the products that qualify split (see the module docstring); ``graph``
     itself, without a rewrite sweep, when none can."""
-    if not any(_matvec(n) is not None for n in graph.nodes):
+    if not any(_candidate(n) is not None for n in graph.nodes):
         return graph
     return rewrite(graph, [RULE], "numba pairing")

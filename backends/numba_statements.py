@@ -100,7 +100,7 @@ def _symmetric_matmul(gen, node, a, b) -> Value | None:
     return dest
 
 
-def _matvec_form(node):
+def matvec_form(node):
     """(M, x, transposed) when ``node`` is a float matrix-vector product op(M) @ x (x @ M counts
     as Mᵀ @ x, a transpose node's input as M), op(M) = Mᵀ when ``transposed``; else None."""
     if node.op != "matmul" or node.dtype.kind != "f" or node.ndim != 1:
@@ -115,14 +115,14 @@ def _matvec_form(node):
 def _both_matvecs(gen, node) -> Value | None:
     """M @ x where the graph also computes Mᵀ @ x (a gradient of xᵀMx does): both at once, by
     ``both_matvecs``, which reads M once; the other node's value is set here."""
-    form = _matvec_form(node)
+    form = matvec_form(node)
     if form is None:
         return None
     matrix, vector, transposed = form
     partner = None
     for serial in gen.graph.nx.successors(vector.serial):
         other = gen.graph.node_by_serial(serial)
-        form = _matvec_form(other)
+        form = matvec_form(other)
         if (other.serial not in gen.values and form is not None and form[0] is matrix
                 and form[1] is vector and form[2] != transposed):
             partner = other
