@@ -437,9 +437,9 @@ class Generator:
     def _donors(self, loop: Loop) -> list[Node]:
         """The arrays ``loop`` reads for the last time, element by element: workspace arrays of
         the loop's shape used by nothing outside it, each holding its own node's value (not a
-        view of, or the same array as, another node's value). An elementwise root can be written over one
-        (read at index i, written at index i after that), which spares a fresh 8 MB array ~0.5 ms
-        of cache misses on the MLP's gradient."""
+        view of, or the same array as, another node's value). An elementwise root can be written
+        over one (read at index i, written at index i after that), which spares a fresh 8 MB
+        array ~0.5 ms of cache misses on the MLP's gradient."""
         found = []
         for m in loop.members:
             for o in m.inputs:

@@ -274,14 +274,18 @@ def reuse_products_by_linearity(root: Node) -> Node | None:
         if operand.op not in ("add", "sub"):
             continue
         terms = linear_terms(operand)
+        if len(terms) < 2:
+            continue
         products = []
-        for u, _, _ in terms:
+        for u, s, neg in terms:
             operands = list(root.inputs)
             operands[k] = u
-            products.append(placed(gc.matmul(*operands)))
-        if len(terms) < 2 or any(p is None for p in products):
-            continue
-        return combine_terms([(p, s, neg) for p, (_, s, neg) in zip(products, terms)], root)
+            product = placed(gc.matmul(*operands))
+            if product is None:  # the graph does not compute it: distributing would add work
+                break
+            products.append((product, s, neg))
+        else:
+            return combine_terms(products, root)
     return None
 
 
