@@ -92,6 +92,9 @@ class Generator:
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
+        # serial -> the array a sum node's value is added into, not written (a thread's partial
+        # sum over the blocks of rows it computes: numba_rows.BlockGenerator)
+        self.accumulators: dict[int, Value] = {}
 
     # --- names and lines -------------------------------------------------------------------
 
@@ -426,6 +429,8 @@ class Generator:
                         dest = self.alloc(m)
                         body.append(f"{dest.read(idx)} = {local}")
                     self.values[m.serial] = dest
+            elif m.serial in self.accumulators:
+                self._reduction(m, loop, idx, pre, post, body, target=self.accumulators[m.serial])
             elif chunks and 0 in m.attrs["axes"]:
                 combine.append(self._chunked_reduction(m, loop, idx, pre, post, body, chunks))
             else:

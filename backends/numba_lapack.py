@@ -272,8 +272,9 @@ def symmetric_dot(a, b, out, a_left):
 
 
 @numba.njit(**FLAGS)
-def _gemm_block(a, a_t, b, b_t, out, r0, r1, c0, c1):
-    """out[r0:r1, c0:c1] = op(a)[r0:r1] @ op(b)[:, c0:c1] by one ?gemm call, where
+def _gemm_block(a, a_t, b, b_t, out, r0, r1, c0, c1, beta):
+    """out[r0:r1, c0:c1] = op(a)[r0:r1] @ op(b)[:, c0:c1] (+ out[r0:r1, c0:c1] when beta is 1)
+    by one ?gemm call, where
     op(x) is x.T when ``x_t`` and x otherwise; a, b and out are C-contiguous matrices. Read
     column-major, a C matrix is its transpose, so the call computes out's block transposed:
     op(b)ᵀ @ op(a)ᵀ. Rows r0:r1 of op(a) start at a[r0] (a[0, r0] when transposed), columns
@@ -291,7 +292,7 @@ def _gemm_block(a, a_t, b, b_t, out, r0, r1, c0, c1):
     ints[5] = max(out.shape[1], 1)
     scalars = np.empty(2, out.dtype)  # alpha, beta
     scalars[0] = 1.0
-    scalars[1] = 0.0
+    scalars[1] = beta
     a_block = a[:, r0:] if a_t else a[r0:]
     b_block = b[c0:] if b_t else b[:, c0:]
     out_block = out[r0:, c0:]
@@ -304,7 +305,15 @@ def _gemm_block(a, a_t, b, b_t, out, r0, r1, c0, c1):
 def blas_dot(a, a_t, b, b_t, out):
     """out = op(a) @ op(b) (see _gemm_block) by one ?gemm call."""
     if out.size and out.shape[0] and out.shape[1]:
-        _gemm_block(a, a_t, b, b_t, out, 0, out.shape[0], 0, out.shape[1])
+        _gemm_block(a, a_t, b, b_t, out, 0, out.shape[0], 0, out.shape[1], 0.0)
+
+
+@numba.njit(**FLAGS)
+def blas_dot_add(a, a_t, b, b_t, out):
+    """out += op(a) @ op(b) by one ?gemm call: a block's part of a product over the rows of a
+    row-blocked kernel (:mod:`.numba_rows`), added to its thread's partial sum."""
+    if out.size and out.shape[0] and out.shape[1]:
+        _gemm_block(a, a_t, b, b_t, out, 0, out.shape[0], 0, out.shape[1], 1.0)
 
 
 @numba.njit(parallel=True, **FLAGS)
@@ -323,14 +332,15 @@ def parallel_dot(a, a_t, b, b_t, out, blocks):
         stop = min(size, start + step)
         if start < stop:
             if rows:
-                _gemm_block(a, a_t, b, b_t, out, start, stop, 0, n)
+                _gemm_block(a, a_t, b, b_t, out, start, stop, 0, n, 0.0)
             else:
-                _gemm_block(a, a_t, b, b_t, out, 0, m, start, stop)
+                _gemm_block(a, a_t, b, b_t, out, 0, m, start, stop, 0.0)
 
 
 @numba.njit(**FLAGS)
-def _gemv_block(a, a_t, x, out, r0, r1):
-    """out[r0:r1] = op(a)[r0:r1] @ x by one ?gemv call (op as in _gemm_block).
+def _gemv_block(a, a_t, x, out, r0, r1, beta):
+    """out[r0:r1] = op(a)[r0:r1] @ x (+ out[r0:r1] when beta is 1) by one ?gemv call (op as in
+    _gemm_block).
     Read column-major, a C matrix a is aᵀ: op(a) is that matrix itself when a_t ("N", its rows
     r0:r1 start at a[0, r0]) and its transpose otherwise ("T", its columns r0:r1 start at a[r0])."""
     chars = np.empty(1, np.uint8)
@@ -342,7 +352,7 @@ def _gemv_block(a, a_t, x, out, r0, r1):
     ints[3] = 1
     scalars = np.empty(2, out.dtype)
     scalars[0] = 1.0
-    scalars[1] = 0.0
+    scalars[1] = beta
     a_block = a[:, r0:] if a_t else a[r0:]
     out_block = out[r0:]
     _gemv(out, chars[0:].ctypes, ints[0:].ctypes, ints[1:].ctypes, scalars[0:].ctypes, a_block.ctypes,
@@ -355,10 +365,17 @@ def blas_matvec(a, a_t, x, out):
     ?gemv call (x @ op(a) is blas_matvec(a, not a_t, x, out))."""
     if out.size:
         if x.size:
-            _gemv_block(a, a_t, x, out, 0, out.size)
+            _gemv_block(a, a_t, x, out, 0, out.size, 0.0)
         else:
             for i in range(out.size):
                 out[i] = 0.0
+
+
+@numba.njit(**FLAGS)
+def blas_matvec_add(a, a_t, x, out):
+    """out += op(a) @ x by one ?gemv call (see blas_dot_add)."""
+    if out.size and x.size:
+        _gemv_block(a, a_t, x, out, 0, out.size, 1.0)
 
 
 @numba.njit(parallel=True, **FLAGS)
@@ -374,7 +391,7 @@ def parallel_matvec(a, a_t, x, out, blocks):
         start = block * step
         stop = min(size, start + step)
         if start < stop:
-            _gemv_block(a, a_t, x, out, start, stop)
+            _gemv_block(a, a_t, x, out, start, stop, 0.0)
 
 
 # Reassociation lets LLVM vectorize the row sums (as BLAS kernels sum in blocks); contraction
@@ -454,8 +471,8 @@ def copy_into(out, x):
                 out[i, j] = x[i, j]
 
 
-HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "parallel_dot", "blas_matvec",
-           "parallel_matvec", "both_matvecs",
+HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "blas_dot_add", "parallel_dot", "blas_matvec",
+           "blas_matvec_add", "parallel_matvec", "both_matvecs",
            "parallel_both_matvecs", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
 
 

@@ -143,11 +143,39 @@ def _both_matvecs(gen, node) -> Value | None:
     return dest
 
 
+def _accumulated_matmul(gen, node, a, b, acc: Value) -> Value:
+    """acc += a @ b, for a product over the rows of a block (numba_rows): ?gemm / ?gemv with
+    beta = 1, or a dot of two vectors."""
+    A, B = node.inputs
+    if A.ndim == 1 and B.ndim == 1:
+        ea, _ = gen.realize(a, A.dtype)
+        eb, _ = gen.realize(b, B.dtype)
+        gen.line(f"{acc.read(())} += np.dot({ea}, {eb}){gen.comment(node)}")
+        gen.calls_blas = True
+        return acc
+    ea, a_t = gen.blas_operand(a, A.dtype)
+    eb, b_t = gen.blas_operand(b, B.dtype)
+    helper = gen.helper("blas_matvec_add" if A.ndim == 1 or B.ndim == 1 else "blas_dot_add")
+    gen.line(f"{helper}({_blas_args(A, B, ea, a_t, eb, b_t)}, {acc.array_expr()}){gen.comment(node)}")
+    return acc
+
+
+def _blas_args(A, B, ea: str, a_t: bool, eb: str, b_t: bool) -> str:
+    """The operands of the BLAS helper computing A @ B (blas_matvec or blas_dot and kin)."""
+    if B.ndim == 1:  # op(a) @ x
+        return f"{ea}, {a_t}, {eb}"
+    if A.ndim == 1:  # x @ op(b) = op(b)ᵀ @ x
+        return f"{eb}, {not b_t}, {ea}"
+    return f"{ea}, {a_t}, {eb}, {b_t}"
+
+
 def _matmul(gen, node, ops):
     a, b = ops
     A, B = node.inputs
     if node.dtype.kind != "f":  # BLAS has no integer or boolean products
         return _matmul_loops(gen, node, a, b)
+    if node.serial in gen.accumulators:
+        return _accumulated_matmul(gen, node, a, b, gen.accumulators[node.serial])
     symmetric = _symmetric_matmul(gen, node, a, b)
     if symmetric is not None:
         return symmetric
@@ -182,12 +210,7 @@ def _matmul(gen, node, ops):
         ia = broadcast_index(A.shape[:-2], batch, idx) if A.ndim > 2 else ()
         ib = broadcast_index(B.shape[:-2], batch, idx) if B.ndim > 2 else ()
         sa, sb, out = _sub(ea, ia), _sub(eb, ib), _sub(dest.array_expr(), idx)
-        if B.ndim == 1:  # op(a) @ x
-            args = f"{sa}, {a_t}, {sb}"
-        elif A.ndim == 1:  # x @ op(b) = op(b)ᵀ @ x
-            args = f"{sb}, {not b_t}, {sa}"
-        else:
-            args = f"{sa}, {a_t}, {sb}, {b_t}"
+        args = _blas_args(A, B, sa, a_t, sb, b_t)
         blocks = f", {numba.config.NUMBA_NUM_THREADS}" if parallel else ""  # one block per thread
         return [f"{helper}({args}, {out}{blocks}){gen.comment(node)}"]
 
