@@ -68,10 +68,12 @@ def outputs(compiled, inputs):
     return list(res.values()) if isinstance(res, dict) else list(res)
 
 
-def assert_rows_agree(graph, inputs, dtype="float64", **options):
-    """The graph compiles row-blocked and agrees with the numpy backend."""
-    compiled = gc.compile(graph, backend="numba", **options)
-    assert isinstance(compiled.kernel, numba_backend.RowBlockedKernel), compiled.source[:2000]
+def assert_rows_agree(graph, inputs, dtype="float64", blocked=True):
+    """The graph compiles row-blocked (or, ``blocked=False``, as one kernel) and agrees with the
+    numpy backend."""
+    compiled = gc.compile(graph, backend="numba")
+    kernel_type = numba_backend.RowBlockedKernel if blocked else numba_backend.NumbaKernel
+    assert isinstance(compiled.kernel, kernel_type), compiled.source[:2000]
     got = outputs(compiled, inputs)
     expected = outputs(gc.compile(graph, backend="numpy"), inputs)
     for g, e, node in zip(got, expected, graph.outputs):
@@ -108,26 +110,35 @@ def test_block_size_divides_the_rows_and_leaves_two_blocks_per_thread():
     assert numba_rows._block_size(96, 4) is None  # 3 blocks of 32 at most
 
 
-@pytest.mark.parametrize("case", ["centered", "row output", "prime rows", "few rows", "no product",
-                                  "weights with the rows' length", "max over rows"])
-def test_graphs_that_cannot_or_should_not_run_in_blocks_are_not_planned(case):
+def _row_case(case):
+    """A graph that runs in blocks ("control"), or one that must not, for the reason named."""
     n = {"prime rows": 1031, "few rows": 96}.get(case, 512)
     X = gc.placeholder("X", (n, 8))
     W = gc.placeholder("W", (n if case == "weights with the rows' length" else 8, 4))
     Z = X @ W if case != "weights with the rows' length" else X @ gc.transpose(X) @ W
-    out = {
-        "centered": gc.sum((Z - gc.mean(Z, axis=0)) ** 2),  # rows after a sum over the rows
-        "row output": gc.tanh(Z),
-        "no product": gc.sum(gc.exp(X) * 2.0),
-        "max over rows": gc.sum(gc.max(Z, axis=0)),
-    }.get(case, gc.sum(gc.tanh(Z)))
-    graph = gc.optimize(gc.Graph([X, W], [out]))
+    H = gc.tanh(Z)
+    loss = gc.sum(H) + gc.sum(gc.transpose(X) @ H)  # a sum over the rows and a product over them
+    outputs = {
+        "centered": [loss + gc.sum((Z - gc.mean(Z, axis=0)) ** 2)],  # rows after a sum over the rows
+        "row output": [loss, H],
+        "no product over the rows": [gc.sum(H)],
+        "max over rows": [loss + gc.sum(gc.max(Z, axis=0))],
+    }.get(case, [loss])
+    return gc.optimize(gc.Graph([X, W], outputs))
+
+
+@pytest.mark.parametrize("case", ["centered", "row output", "prime rows", "few rows",
+                                  "no product over the rows", "weights with the rows' length",
+                                  "max over rows"])
+def test_graphs_that_cannot_or_should_not_run_in_blocks_are_not_planned(case):
+    graph = _row_case(case)
     assert numba_rows.plan_rows(graph, threads=2) is None
     assert isinstance(gc.compile(graph, backend="numba").kernel, numba_backend.NumbaKernel)
+    assert numba_rows.plan_rows(_row_case("control"), threads=2) is not None
 
 
 def test_large_row_sums_take_the_row_path_only_above_the_size_threshold():
-    graph, _ = mlp()
+    graph = gc.optimize(gc.grad(mlp()[0], wrt=["W1"]))
     with mock.patch.object(numba_rows, "MIN_ROW_BYTES", 1 << 40):
         assert numba_rows.plan_rows(graph, threads=2) is None
     assert numba_rows.plan_rows(graph, threads=2) is not None
@@ -139,7 +150,7 @@ def test_large_row_sums_take_the_row_path_only_above_the_size_threshold():
 def test_mlp_loss_gradient_and_hvp_agree_with_numpy(dtype):
     graph, inputs = mlp(dtype=dtype)
     wrt = ["W1", "b1", "W2", "b2"]
-    assert_rows_agree(graph, inputs, dtype)
+    assert_rows_agree(graph, inputs, dtype, blocked=False)  # a forward pass: no product over the rows
     compiled = assert_rows_agree(gc.grad(graph, wrt=wrt), inputs, dtype)
     source = compiled.source
     assert "row-blocked kernel" in source and "blas_dot_add(" in source
@@ -170,7 +181,7 @@ def test_mlp_gradient_matches_central_differences():
 def test_logistic_loss_with_a_row_vector_and_a_scalar_input_agrees_with_numpy():
     """Row inputs of rank 1 (labels), y @ X and x @ y products over the rows, a 0-d shared input."""
     graph, inputs = logistic()
-    assert_rows_agree(graph, inputs)
+    assert_rows_agree(graph, inputs, blocked=False)
     assert_rows_agree(gc.grad(graph, wrt="w"), inputs)
     hvp = gc.hvp(graph, wrt="w")
     assert_rows_agree(hvp, {**inputs, "direction": np.linspace(-1, 1, 8)})
@@ -218,15 +229,17 @@ def test_concurrent_callers_each_get_their_own_results():
 
 
 def test_rows_false_compiles_one_kernel_and_bad_option_values_are_refused():
-    graph, inputs = mlp()
+    graph = gc.grad(mlp()[0], wrt=["W2"])
+    inputs = mlp()[1]
     one = gc.compile(graph, backend="numba", rows=False)
     assert isinstance(one.kernel, numba_backend.NumbaKernel)
-    np.testing.assert_allclose(one(**inputs)[0], gc.compile(graph, backend="numba")(**inputs)[0],
-                               rtol=1e-12)
+    for a, b in zip(one(**inputs), gc.compile(graph, backend="numba")(**inputs)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     with pytest.raises(BackendError, match=r"option rows= must be True or False, got 'yes'"):
         gc.compile(graph, backend="numba", rows="yes")
-    assert "row-blocked" in get_backend("numba").source(graph)
-    assert "row-blocked" not in get_backend("numba").source(graph, parallel=False)
+    optimized = gc.optimize(graph)  # what gc.compile hands the backend
+    assert "row-blocked" in get_backend("numba").source(optimized)
+    assert "row-blocked" not in get_backend("numba").source(optimized, parallel=False)
 
 
 # --- random graphs --------------------------------------------------------------------------------
@@ -268,7 +281,7 @@ def row_graphs(draw):
 @given(row_graphs())
 def test_random_row_graphs_and_their_gradients_agree_with_numpy(case):
     graph, params, inputs, one_pass_backward = case
-    assert_rows_agree(graph, inputs)
+    assert_rows_agree(graph, inputs, blocked=False)  # forward: no product over the rows
     grad = gc.optimize(gc.grad(graph, wrt=params))
     if one_pass_backward:
         assert_rows_agree(grad, inputs)
