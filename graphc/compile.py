@@ -99,6 +99,11 @@ class CompiledGraph:
         self._fast_inputs = None if batch or scalars is None else tuple(
             (p.dtype, p.shape, scalars.get(i, None if p.shape else _General))
             for i, p in enumerate(graph.inputs))
+        # when every input is a 0-d one the kernel takes as a Python scalar: their types, compared
+        # in one go (a scalar graph's call is mostly this check)
+        self._scalar_types = None
+        if self._fast_inputs and all(t not in (None, _General) for _, _, t in self._fast_inputs):
+            self._scalar_types = tuple(t for _, _, t in self._fast_inputs)
         names = self.input_names
         self._by_name = (operator.itemgetter(*names) if len(names) > 1
                          else lambda kw: tuple(kw[n] for n in names))
@@ -164,6 +169,8 @@ class CompiledGraph:
         inputs' dtypes and shapes; Python float, int or bool for the 0-d inputs the kernel takes
         as such, converted from 0-d arrays here), or None: the general path then checks and
         converts whatever was given."""
+        if self._scalar_types is not None and tuple(map(type, values)) == self._scalar_types:
+            return values
         converted = None
         for i, (value, (dtype, shape, python_type)) in enumerate(zip(values, self._fast_inputs)):
             if python_type is not None:
