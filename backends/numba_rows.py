@@ -191,8 +191,19 @@ def split(graph: Graph, plan: RowPlan) -> Parts:
     """``graph`` as ``pre``, block and ``post`` graphs (see the module docstring)."""
     kinds = plan.kinds
     position = {p.serial: i for i, p in enumerate(graph.inputs)}
+    taken = {p.attrs["name"] for p in graph.inputs}
+
+    def fresh(base: str) -> str:
+        """An input name for a value of ours that no input of the graph has."""
+        name = base
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
     pre_nodes: list[Node] = []
     pre_index: dict[int, int] = {}
+    pre_names: dict[int, str] = {}
     labels = {n.serial: i for i, n in enumerate(graph.nodes)}
 
     def shared_value(node: Node, env: dict, inputs: list, sources: list) -> Node:
@@ -211,7 +222,8 @@ def split(graph: Graph, plan: RowPlan) -> Parts:
                 if cur.serial not in pre_index:
                     pre_index[cur.serial] = len(pre_nodes)
                     pre_nodes.append(cur)
-                new = placeholder(f"shared{labels[cur.serial]}", cur.shape, cur.dtype)
+                    pre_names[cur.serial] = fresh(f"shared{labels[cur.serial]}")
+                new = placeholder(pre_names[cur.serial], cur.shape, cur.dtype)
                 env[cur.serial] = new
                 inputs.append(new)
                 sources.append(("pre", pre_index[cur.serial]))
@@ -254,12 +266,12 @@ def split(graph: Graph, plan: RowPlan) -> Parts:
     post_inputs: list[Node] = []
     post_sources: list[tuple[str, int]] = []
     for j, p in enumerate(partials):
-        env[p.serial] = placeholder(f"partial{labels[p.serial]}", p.shape, p.dtype)
+        env[p.serial] = placeholder(fresh(f"partial{labels[p.serial]}"), p.shape, p.dtype)
         post_inputs.append(env[p.serial])
         post_sources.append(("partial", j))
     for serial, j in pre_index.items():
         node = pre_nodes[j]
-        env[serial] = placeholder(f"shared{labels[serial]}", node.shape, node.dtype)
+        env[serial] = placeholder(pre_names[serial], node.shape, node.dtype)
         post_inputs.append(env[serial])
         post_sources.append(("pre", j))
     for node in graph.nodes:
@@ -353,6 +365,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None or _pool._max_workers < workers:  # noqa: SLF001 - its documented size
+            if _pool is not None:
+                _pool.shutdown(wait=False)  # its threads end once their tasks are done
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graphc-rows")
         return _pool
 

@@ -187,19 +187,40 @@ def test_logistic_loss_with_a_row_vector_and_a_scalar_input_agrees_with_numpy():
     assert_rows_agree(hvp, {**inputs, "direction": np.linspace(-1, 1, 8)})
 
 
-def test_shared_products_are_computed_once_before_the_blocks_and_reused_after():
-    X, Y = gc.placeholder("X", (512, 6)), gc.placeholder("Y", (512, 5))
-    U, V = gc.placeholder("U", (6, 7)), gc.placeholder("V", (7, 5))
+def _shared_product_graph(names=("U", "V", "X", "Y")):
+    u, v, x, y = names
+    X, Y = gc.placeholder(x, (512, 6)), gc.placeholder(y, (512, 5))
+    U, V = gc.placeholder(u, (6, 7)), gc.placeholder(v, (7, 5))
     W = U @ V  # shared, not a view: computed by pre
     R = X @ W - Y
     graph = gc.Graph([U, V, X, Y], {"loss": gc.sum(R * R) * gc.sum(W), "cross": gc.transpose(X) @ R,
                                     "W": W, "count": gc.sum(R > 0.0)})
     rng = np.random.default_rng(2)
-    inputs = {"U": rng.normal(size=(6, 7)), "V": rng.normal(size=(7, 5)),
-              "X": rng.normal(size=(512, 6)), "Y": rng.normal(size=(512, 5))}
+    inputs = {u: rng.normal(size=(6, 7)), v: rng.normal(size=(7, 5)),
+              x: rng.normal(size=(512, 6)), y: rng.normal(size=(512, 5))}
+    return graph, inputs
+
+
+def test_shared_products_are_computed_once_before_the_blocks_and_reused_after():
+    graph, inputs = _shared_product_graph()
     compiled = assert_rows_agree(graph, inputs)
     assert compiled.kernel.pre is not None and "===== pre" in compiled.source
     assert compiled(**inputs)["count"].dtype == np.int64
+
+
+def test_the_parts_name_their_own_inputs_apart_from_the_graphs():
+    graph, _ = _shared_product_graph()
+    parts = numba_rows.split(graph, numba_rows.plan_rows(graph, threads=2))
+    ours = [p.attrs["name"] for p in parts.post.inputs + parts.block.inputs
+            if p.attrs["name"] not in ("U", "V", "X", "Y")]
+    assert any(n.startswith("partial") for n in ours) and any(n.startswith("shared") for n in ours)
+    clashing = (ours[0], ours[-1], "X", "Y")  # the user's inputs take the names the parts chose
+    graph, inputs = _shared_product_graph(clashing)
+    parts = numba_rows.split(graph, numba_rows.plan_rows(graph, threads=2))
+    for part in (parts.block, parts.post):
+        names = [p.attrs["name"] for p in part.inputs]
+        assert len(names) == len(set(names))
+    assert_rows_agree(graph, inputs)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
