@@ -242,7 +242,8 @@ def _rows_source(plan, pre: str | None, block: str, post: str) -> str:
              "threads. It runs the modules below in this order.\n")
     sections = [("pre: the shared values the blocks read", pre),
                 ("blocks: kernel(t, lo, hi, ...) computes blocks lo..hi-1, thread t's partial sums", block),
-                ("post: from the partial sums, added over the threads, to the outputs", post)]
+                ("post: from the partial sums, added over the threads, to the outputs that are not "
+                 "partial sums themselves", post)]
     return intro + "".join(f"\n# ===== {title} =====\n\n{text}" for title, text in sections if text)
 
 
@@ -304,14 +305,17 @@ class RowBlockedKernel(_Compiled):
                 self._run(0, 0, self.plan.n_blocks, *block_args, *accumulators, *workspaces[0])
             else:
                 self._run(self.plan.n_blocks, block_args, accumulators, workspaces)
-            sums = [a.sum(axis=0) for a in accumulators]  # thread by thread, in order
+            # thread by thread, in order; a 0-d one as a 0-d array, as kernels return them
+            sums = [np.asarray(a.sum(axis=0), dtype=a.dtype) for a in accumulators]
         except (ArithmeticError, ValueError) as exc:
             raise GraphError(f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} "
                              f"(source: {self.path})") from None
         finally:
             self._states.append(state)
         found = {"input": args, "pre": pre, "partial": sums}
-        return self.post([found[kind][i] for kind, i in self.parts.post_sources])
+        post = self.post([found[kind][i] for kind, i in self.parts.post_sources]) if self.post else ()
+        found = {"partial": sums, "post": post}
+        return [found[kind][i] for kind, i in self.parts.outputs]
 
 
 class NumbaBackend:
@@ -380,7 +384,9 @@ class NumbaBackend:
         pre = None
         if parts.pre is not None:
             pre = self._compile_generated(parts.pre, (), inner, *self._generate(parts.pre, (), inner))
-        post = self._compile_generated(parts.post, (), inner, *self._generate(parts.post, (), inner))
+        post = None
+        if parts.post is not None:
+            post = self._compile_generated(parts.post, (), inner, *self._generate(parts.post, (), inner))
         key = numba_cache.kernel_key(parts.block.digest, ("rows",), opts, block_source)
         index = types.int64
         signature = (index, index, index)
@@ -388,9 +394,9 @@ class NumbaBackend:
         signature += tuple(_numba_type(n.dtype, n.ndim + 1) for _, n in gen.accumulator_args)
         signature += tuple(_numba_type(dtype, len(shape)) for _, shape, dtype in gen.workspace)
         dispatcher, path, seconds, hit = self._jit(parts.block, block_source, key, opts, signature)
-        seconds += (pre.compile_seconds if pre else 0.0) + post.compile_seconds
-        hit = hit and post.cache_hit and (pre is None or pre.cache_hit)
-        source = _rows_source(plan, pre.source if pre else None, block_source, post.source)
+        seconds += sum(k.compile_seconds for k in (pre, post) if k is not None)
+        hit = hit and all(k.cache_hit for k in (pre, post) if k is not None)
+        source = _rows_source(plan, pre and pre.source, block_source, post and post.source)
         return RowBlockedKernel(graph, plan, parts, pre, post, gen, dispatcher, source, path, seconds, hit)
 
     def _row_parts(self, planned, opts: dict):
@@ -409,8 +415,9 @@ class NumbaBackend:
         if planned is None:
             return self._generate(graph, tuple(batch), opts)[1]
         parts, _, block_source, inner = self._row_parts(planned, opts)
-        pre = self._generate(parts.pre, (), inner)[1] if parts.pre is not None else None
-        return _rows_source(planned[1], pre, block_source, self._generate(parts.post, (), inner)[1])
+        pre, post = (self._generate(g, (), inner)[1] if g is not None else None
+                     for g in (parts.pre, parts.post))
+        return _rows_source(planned[1], pre, block_source, post)
 
     def fusion_groups(self, graph: Graph) -> list[list[Node]]:
         """The nodes fused into each loop nest of the generated code, in emission order. Nodes

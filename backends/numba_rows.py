@@ -29,13 +29,13 @@ alone: 6.0 ms in blocks, 5.7 ms as one kernel). Anything else compiles as one ke
 
 The kernel is then three parts (:func:`split`): ``pre``, the graph of the shared values the
 blocks read that are more than views of inputs; the block graph, whose row inputs have B rows
-and whose outputs are the partials; and ``post``, the graph from the partials to the outputs.
-``pre`` and ``post`` compile as any graph. The block graph becomes one serial function
-(:class:`BlockGenerator`), ``kernel(t, lo, hi, ...)``: blocks lo..hi-1, their partial sums
-added into row t of the accumulators. Threads (numba's count, ``NUMBA_NUM_THREADS``) are a
-Python thread pool, the function releasing the GIL: a ``prange`` loop around the same body made
-numba compile it again, inside a gufunc, for 3-5 s on the MLP against 1-1.5 s for the serial
-function.
+and whose outputs are the partials; and ``post``, the graph from the partials to the outputs
+that are not partials themselves. ``pre`` and ``post`` compile as any graph. The block graph
+becomes one serial function (:class:`BlockGenerator`), ``kernel(t, lo, hi, ...)``: blocks
+lo..hi-1, their partial sums added into row t of the accumulators. Threads (numba's count,
+``NUMBA_NUM_THREADS``) are a Python thread pool, the function releasing the GIL: a ``prange``
+loop around the same body made numba compile it again, inside a gufunc, for 3-5 s on the MLP
+against 1-1.5 s for the serial function.
 """
 
 from __future__ import annotations
@@ -170,11 +170,14 @@ def plan_rows(graph: Graph, threads: int) -> RowPlan | None:
 @dataclass
 class Parts:
     """The graphs of a row-blocked kernel and where each one's inputs come from: ("input", i),
-    ("pre", j) (output j of ``pre``) or ("partial", j) (the sum of partial j)."""
+    ("pre", j) (output j of ``pre``) or ("partial", j) (the sum of partial j); and where each
+    output of the graph comes from: ("partial", j) as it is, or ("post", k), output k of
+    ``post`` (None when every output is a partial)."""
 
     pre: Graph | None
     block: Graph
-    post: Graph
+    post: Graph | None
+    outputs: list[tuple[str, int]]
     pre_sources: list[tuple[str, int]] = field(default_factory=list)
     block_sources: list[tuple[str, int]] = field(default_factory=list)
     post_sources: list[tuple[str, int]] = field(default_factory=list)
@@ -283,16 +286,23 @@ def split(graph: Graph, plan: RowPlan) -> Parts:
             post_sources.append(("input", position[node.serial]))
         else:
             env[node.serial] = rebuild(node, [env[i.serial] for i in node.inputs])
-    outs = [env[o.serial] for o in graph.outputs]
-    post = Graph(post_inputs, dict(zip(graph.output_names, outs)) if graph.output_names else outs,
-                 name=graph.name)
+    # an output that is a partial is its sum as it is: no copy, and no post kernel if all are
+    partial_index = {p.serial: j for j, p in enumerate(partials)}
+    outputs, outs = [], []
+    for o in graph.outputs:
+        if o.serial in partial_index:
+            outputs.append(("partial", partial_index[o.serial]))
+        else:
+            outputs.append(("post", len(outs)))
+            outs.append(env[o.serial])
+    post = Graph(post_inputs, outs, name=graph.name) if outs else None
 
     pre = pre_sources = None
     if pre_nodes:
         shared_inputs = [p for p in graph.inputs if kinds[p.serial] == "shared"]
         pre = Graph(shared_inputs, pre_nodes, name=f"{graph.name or 'graph'}[shared]")
         pre_sources = [("input", position[p.serial]) for p in shared_inputs]
-    return Parts(pre, block, post, pre_sources or [], block_sources, post_sources)
+    return Parts(pre, block, post, outputs, pre_sources or [], block_sources, post_sources)
 
 
 # --- the block function -----------------------------------------------------------------------

@@ -159,7 +159,9 @@ def test_mlp_loss_gradient_and_hvp_agree_with_numpy(dtype):
     assert "in prange(" not in blocks and "parallel=True" not in blocks
     rng = np.random.default_rng(3)
     direction = (rng.normal(size=(16, 32)) / 4).astype(dtype)
-    assert_rows_agree(gc.hvp(graph, wrt="W1"), {**inputs, "direction": direction}, dtype)
+    hvp = assert_rows_agree(gc.hvp(graph, wrt="W1"), {**inputs, "direction": direction}, dtype)
+    # the loss is computed after the blocks; the HVP is a product over the rows, returned as summed
+    assert compiled.kernel.post is not None and hvp.kernel.post is None and "===== post" not in hvp.source
 
 
 def test_mlp_gradient_matches_central_differences():
