@@ -196,6 +196,21 @@ class NumbaKernel(_Compiled):
         # 0-d outputs come back as Python scalars (numba boxes them so): 0-d arrays of their dtype
         self._scalar_out = [(i, np.array if o.dtype in _PYTHON_TYPE else partial(np.asarray, dtype=o.dtype))
                             for i, o in enumerate(graph.outputs) if o.shape == () and not gen.batch]
+        if not self._workspace and not self._constants and len(graph.outputs) == 1 and self._scalar_out:
+            self.call_exact = self._scalar_call()
+
+    def _scalar_call(self):
+        """call_exact for the commonest small kernel, one 0-d output and no constant or workspace
+        arguments: the general ``_call`` less its loops (a third of a scalar graph's call)."""
+        run, wrap, failure = self._run, self._scalar_out[0][1], self._failure
+
+        def call_exact(args):
+            try:
+                return [wrap(run(*args)[0])]
+            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+                raise failure(exc) from None
+
+        return call_exact
 
     @property
     def workspace_bytes(self) -> int:

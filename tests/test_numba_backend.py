@@ -709,6 +709,11 @@ def test_a_singular_matrix_raises_graph_error_not_a_numba_traceback():
     run = gc.compile(gc.Graph([a], [gc.inv(a), gc.solve(a, a)]), backend="numba")
     with pytest.raises(gc.GraphError, match="numba kernel .* failed: Singular matrix"):
         run(a=np.zeros((2, 2)))
+    b = gc.placeholder("b", (2,))
+    one_scalar = gc.compile(gc.Graph([a, b], [gc.sum(gc.solve(a, b))]), backend="numba")  # the lean call
+    assert one_scalar(a=np.eye(2), b=np.array([1.0, 2.0]))[0] == 3.0
+    with pytest.raises(gc.GraphError, match="numba kernel .* failed: Singular matrix"):
+        one_scalar(a=np.zeros((2, 2)), b=np.array([1.0, 2.0]))
 
 
 # --- batch evaluation -------------------------------------------------------------------------------
