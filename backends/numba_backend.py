@@ -122,8 +122,15 @@ def _c_array(a: np.ndarray) -> np.ndarray:
     return a if a.flags.carray else np.array(a, order="C")
 
 
-def _scalar(a: np.ndarray):
-    return a[()]
+def _scalar(a, dtype: np.dtype):
+    """A 0-d input as a numpy scalar of ``dtype`` (given as a 0-d array, a numpy scalar or a
+    Python number: CompiledGraph's fast path hands Python numbers on)."""
+    return np.asarray(a, dtype=dtype)[()]
+
+
+def _zero_d(dtype: np.dtype):
+    """The conversion of a 0-d input of ``dtype`` to what a kernel's signature declares."""
+    return _PYTHON_TYPE.get(dtype) or partial(_scalar, dtype=dtype)
 
 
 # 0-d inputs of these dtypes are passed as Python float/int/bool: numba's dispatcher types those
@@ -173,13 +180,13 @@ class NumbaKernel(_Compiled):
             if batched or node.shape != ():
                 self._convert.append(_c_array)
             else:
-                self._convert.append(_PYTHON_TYPE.get(node.dtype, _scalar))
+                self._convert.append(_zero_d(node.dtype))
         # input index -> the Python type CompiledGraph may pass for that 0-d input as it is
         self.python_scalar_inputs = {
             i: _PYTHON_TYPE[node.dtype] for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
             if not batched and node.shape == () and node.dtype in _PYTHON_TYPE}
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
-        self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace) \
+        self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace, gen.aliases) \
             if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
         self._run = dispatcher
@@ -274,17 +281,18 @@ class RowBlockedKernel(_Compiled):
         self.pre = pre
         self.post = post
         self.threads = max(1, min(numba.config.NUMBA_NUM_THREADS, plan.n_blocks))
-        self._convert = [_c_array if p.shape != () else _PYTHON_TYPE.get(p.dtype, _scalar)
+        self._convert = [_c_array if p.shape != () else _zero_d(p.dtype)
                          for p in graph.inputs]
         self.python_scalar_inputs = {i: _PYTHON_TYPE[p.dtype] for i, p in enumerate(graph.inputs)
                                      if p.shape == () and p.dtype in _PYTHON_TYPE}
         n_inputs = len(parts.block.inputs)
         # block argument j: (from graph inputs or pre's outputs, index, conversion of a 0-d value)
-        self._block_args = [(kind, i, _PYTHON_TYPE.get(node.dtype, _scalar) if node.shape == () else None)
+        self._block_args = [(kind, i, _zero_d(node.dtype) if node.shape == () else None)
                             for (kind, i), node in zip(parts.block_sources, parts.block.inputs)]
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
         self._accumulators = [(node.shape, node.dtype) for _, node in gen.accumulator_args]
-        self._workspace = Workspace(gen.lifetimes_text(), gen.workspace) if gen.workspace else None
+        self._workspace = (Workspace(gen.lifetimes_text(), gen.workspace, gen.aliases)
+                           if gen.workspace else None)
         self._states: list[tuple] = []  # free (accumulators, per-thread workspaces): one per caller
         self._run = dispatcher if self.threads == 1 else partial(numba_lapack.with_one_blas_thread,
                                                                  numba_rows.run_blocks, dispatcher)
@@ -323,10 +331,11 @@ class RowBlockedKernel(_Compiled):
             # thread by thread, in order; a 0-d one as a 0-d array, as kernels return them
             sums = [np.asarray(a.sum(axis=0), dtype=a.dtype) for a in accumulators]
         except (ArithmeticError, ValueError) as exc:
+            self._states.append(state)  # run_blocks returns once every thread is done
             raise GraphError(f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} "
                              f"(source: {self.path})") from None
-        finally:
-            self._states.append(state)
+        # anything else (KeyboardInterrupt while waiting) drops the state: a thread may still write
+        self._states.append(state)
         found = {"input": args, "pre": pre, "partial": sums}
         post = self.post([found[kind][i] for kind, i in self.parts.post_sources]) if self.post else ()
         found = {"partial": sums, "post": post}

@@ -89,6 +89,7 @@ class Generator:
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
+        self.aliases: dict[str, str] = {}  # array -> the array it is a view of (a reshape's)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()

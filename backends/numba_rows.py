@@ -102,7 +102,7 @@ def _row_kind(node: Node, kinds: dict[int, str], rows: int) -> str | None:
             return "row"
         return "partial" if node.op == "sum" else None
     if node.op == "transpose":
-        return "rowT" if node.ndim == 2 else None
+        return "rowT" if node.ndim == 2 and tuple(node.attrs["axes"]) == (1, 0) else None
     if node.op == "reshape" and ks[0] == "row" and node.ndim and node.shape[0] == rows:
         return "row"  # of the trailing axes only (as a gradient's (N,) -> (N, 1)): row by row
     if node.op == "matmul" and node.dtype.kind == "f":

@@ -10,6 +10,8 @@ non-contiguous value emits code (a copy, then ``.reshape``).
 
 from __future__ import annotations
 
+import re
+
 from .numba_lowering import literal
 from .numba_values import Value, broadcast_index
 
@@ -147,6 +149,8 @@ def _reshape(gen, node, ops):
     expr, _ = gen.realize(x, src.dtype, allow_f=False)
     name = gen.var(node)
     gen.line(f"{name} = {expr}.reshape({_shape(node.shape)}){gen.comment(node)}")
+    base = re.match(r"\w+", expr).group()
+    gen.aliases[name] = gen.aliases.get(base, base)  # the workspace keeps base alive while name is
     return Value(node.shape, array=name, fresh=x.fresh or not x.plain, outer=not gen.inner)
 
 

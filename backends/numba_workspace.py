@@ -20,8 +20,10 @@ import numpy as np
 ALIGN = 64  # bytes: every array of the workspace starts on a cache line
 
 
-def lifetimes(body: str, names: list[str]) -> list[tuple[int, int]]:
-    """(first, last) top-level statement of the kernel body ``body`` mentioning each name."""
+def lifetimes(body: str, names: list[str], aliases: dict[str, str] | None = None) -> list[tuple[int, int]]:
+    """(first, last) top-level statement of the kernel body ``body`` mentioning each name, or a
+    view of it (``aliases``: view name -> array name; a reshape's result reads its array's memory
+    for as long as it is read)."""
     steps: list[str] = []
     for line in body.splitlines()[1:]:  # after "def kernel(...):"
         if line.startswith("    ") and not line.startswith("     "):
@@ -30,7 +32,8 @@ def lifetimes(body: str, names: list[str]) -> list[tuple[int, int]]:
             steps[-1] += "\n" + line
     found = []
     for name in names:
-        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        group = [name] + [view for view, base in (aliases or {}).items() if base == name]
+        pattern = re.compile(r"\b(" + "|".join(map(re.escape, group)) + r")\b")
         hits = [i for i, text in enumerate(steps) if pattern.search(text)]
         found.append((hits[0], hits[-1]) if hits else (0, len(steps)))
     return found
@@ -61,10 +64,11 @@ def plan(sizes: list[int], spans: list[tuple[int, int]]) -> tuple[list[int], int
 class Workspace:
     """The arrays of one workspace, built from one buffer by :func:`plan`."""
 
-    def __init__(self, body: str, arrays: list[tuple[str, tuple[int, ...], np.dtype]]):
+    def __init__(self, body: str, arrays: list[tuple[str, tuple[int, ...], np.dtype]],
+                 aliases: dict[str, str] | None = None):
         self.shapes = [(shape, np.dtype(dtype)) for _, shape, dtype in arrays]
         sizes = [int(np.prod(shape, dtype=np.int64)) * dtype.itemsize for shape, dtype in self.shapes]
-        self.offsets, self.nbytes = plan(sizes, lifetimes(body, [name for name, _, _ in arrays]))
+        self.offsets, self.nbytes = plan(sizes, lifetimes(body, [name for name, _, _ in arrays], aliases))
 
     def allocate(self) -> tuple[np.ndarray, ...]:
         buffer = np.empty(self.nbytes + ALIGN, np.uint8)

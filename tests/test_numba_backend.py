@@ -143,6 +143,21 @@ def test_random_gradient_graphs_agree_with_every_intermediate_in_the_workspace(d
         assert_agree(gc.grad(graph), inputs)
 
 
+def test_a_reshape_keeps_the_workspace_array_it_views_alive():
+    """``v6 = v5.reshape(...)`` read after v5's last mention: v5's memory must not go to another
+    array before then (found in review: wrong results, in one kernel as in a row-blocked one)."""
+    n = 64
+    X3, W, D = gc.placeholder("X3", (n, 2, 4)), gc.placeholder("W", (8, 6)), gc.placeholder("D", (n, 8))
+    R = gc.reshape(gc.tanh(X3 * 1.5), (n, 8))
+    G = gc.tanh(R @ W)
+    graph = gc.Graph([X3, W, D], [gc.transpose(R) @ G + gc.transpose(D) @ G])
+    rng = np.random.default_rng(8)
+    inputs = {"X3": rng.normal(size=(n, 2, 4)), "W": rng.normal(size=(8, 6)), "D": rng.normal(size=(n, 8))}
+    with mock.patch.object(numba_codegen, "WORKSPACE_MIN_BYTES", 0):
+        assert ".reshape(" in get_backend("numba").source(graph)
+        assert_agree(graph, inputs)
+
+
 def test_linear_algebra_ops_agree_with_numpy():
     rng = np.random.default_rng(3)
     a = gc.placeholder("a", (2, 4, 4))

@@ -351,3 +351,45 @@ def test_a_row_blocked_kernel_loads_from_the_cache_in_a_new_process(tmp_path):
         assert run["grad"] < 1e-9
     assert not first["hit"] and first["misses"] >= 1
     assert second["hit"] and second["misses"] == 0
+
+
+# --- found in review ------------------------------------------------------------------------------
+
+def test_zero_d_inputs_of_other_dtypes_given_as_0d_arrays_reach_the_block_function():
+    X, W = gc.placeholder("X", (512, 8), "float32"), gc.placeholder("W", (8, 4), "float32")
+    s, k = gc.placeholder("s", (), "float32"), gc.placeholder("k", (), "int32")
+    graph = gc.Graph([X, W, s, k], [gc.transpose(X) @ gc.tanh(X @ W * s), gc.sum(X @ W) * k])
+    rng = np.random.default_rng(4)
+    inputs = {"X": rng.normal(size=(512, 8)).astype("float32"),
+              "W": rng.normal(size=(8, 4)).astype("float32"),
+              "s": np.array(2, np.float32), "k": np.array(3, np.int32)}
+    assert_rows_agree(graph, inputs, "float32")
+    for scalars in ({"s": np.float32(2), "k": np.int32(3)}, {"s": 2.0, "k": 3}):
+        compiled = gc.compile(graph, backend="numba")
+        expected = outputs(gc.compile(graph, backend="numpy"), inputs)
+        for got, want in zip(outputs(compiled, {**inputs, **scalars}), expected):
+            np.testing.assert_allclose(got, want, **TOL["float32"])
+
+
+def test_a_reshape_keeps_the_array_it_views_alive_in_the_workspace():
+    """v6 = v5.reshape(...) is read after v5's last mention: v5's memory must not go to another
+    array before then (the workspace's lifetimes follow the view)."""
+    n = 512
+    X3, W, D = gc.placeholder("X3", (n, 2, 4)), gc.placeholder("W", (8, 6)), gc.placeholder("D", (n, 8))
+    R = gc.reshape(gc.tanh(X3 * 1.5), (n, 8))
+    G = gc.tanh(R @ W)
+    graph = gc.Graph([X3, W, D], [gc.transpose(R) @ G + gc.transpose(D) @ G])
+    rng = np.random.default_rng(8)
+    inputs = {"X3": rng.normal(size=(n, 2, 4)), "W": rng.normal(size=(8, 6)), "D": rng.normal(size=(n, 8))}
+    compiled = assert_rows_agree(graph, inputs)
+    assert ".reshape(" in compiled.source
+
+
+def test_a_transpose_that_keeps_the_axes_is_not_taken_for_one_over_the_rows():
+    A, Y = gc.placeholder("A", (256, 256)), gc.placeholder("Y", (256, 3))
+    graph = gc.Graph([A, Y], [gc.transpose(A, (0, 1), name="same") @ gc.tanh(Y)])
+    assert numba_rows.plan_rows(graph, threads=2) is None
+    rng = np.random.default_rng(1)
+    inputs = {"A": rng.normal(size=(256, 256)), "Y": rng.normal(size=(256, 3))}
+    got = gc.compile(graph, backend="numba", optimize=False)(**inputs)[0]
+    np.testing.assert_allclose(got, inputs["A"] @ np.tanh(inputs["Y"]), **TOL["float64"])
