@@ -28,7 +28,14 @@ from optable import OPS, sample
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends import numba_codegen, numba_lapack, numba_lowering, numba_workspace
+from graphc.backends import (
+    numba_backend,
+    numba_codegen,
+    numba_lapack,
+    numba_lowering,
+    numba_rows,
+    numba_workspace,
+)
 from graphc.backends.numba_codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
@@ -146,15 +153,19 @@ def test_random_gradient_graphs_agree_with_every_intermediate_in_the_workspace(d
 def test_a_reshape_keeps_the_workspace_array_it_views_alive():
     """``v6 = v5.reshape(...)`` read after v5's last mention: v5's memory must not go to another
     array before then (found in review: wrong results, in one kernel as in a row-blocked one)."""
-    n = 64
+    n = 512
     X3, W, D = gc.placeholder("X3", (n, 2, 4)), gc.placeholder("W", (8, 6)), gc.placeholder("D", (n, 8))
     R = gc.reshape(gc.tanh(X3 * 1.5), (n, 8))
     G = gc.tanh(R @ W)
     graph = gc.Graph([X3, W, D], [gc.transpose(R) @ G + gc.transpose(D) @ G])
     rng = np.random.default_rng(8)
     inputs = {"X3": rng.normal(size=(n, 2, 4)), "W": rng.normal(size=(8, 6)), "D": rng.normal(size=(n, 8))}
-    with mock.patch.object(numba_codegen, "WORKSPACE_MIN_BYTES", 0):
+    with mock.patch.object(numba_codegen, "WORKSPACE_MIN_BYTES", 0):  # one kernel, all in the workspace
         assert ".reshape(" in get_backend("numba").source(graph)
+        assert isinstance(gc.compile(graph, backend="numba").kernel, numba_backend.NumbaKernel)
+        assert_agree(graph, inputs)
+    with mock.patch.object(numba_rows, "MIN_ROW_BYTES", 0):  # in blocks of rows
+        assert isinstance(gc.compile(graph, backend="numba").kernel, numba_backend.RowBlockedKernel)
         assert_agree(graph, inputs)
 
 

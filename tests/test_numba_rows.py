@@ -371,20 +371,6 @@ def test_zero_d_inputs_of_other_dtypes_given_as_0d_arrays_reach_the_block_functi
             np.testing.assert_allclose(got, want, **TOL["float32"])
 
 
-def test_a_reshape_keeps_the_array_it_views_alive_in_the_workspace():
-    """v6 = v5.reshape(...) is read after v5's last mention: v5's memory must not go to another
-    array before then (the workspace's lifetimes follow the view)."""
-    n = 512
-    X3, W, D = gc.placeholder("X3", (n, 2, 4)), gc.placeholder("W", (8, 6)), gc.placeholder("D", (n, 8))
-    R = gc.reshape(gc.tanh(X3 * 1.5), (n, 8))
-    G = gc.tanh(R @ W)
-    graph = gc.Graph([X3, W, D], [gc.transpose(R) @ G + gc.transpose(D) @ G])
-    rng = np.random.default_rng(8)
-    inputs = {"X3": rng.normal(size=(n, 2, 4)), "W": rng.normal(size=(8, 6)), "D": rng.normal(size=(n, 8))}
-    compiled = assert_rows_agree(graph, inputs)
-    assert ".reshape(" in compiled.source
-
-
 def test_a_transpose_that_keeps_the_axes_is_not_taken_for_one_over_the_rows():
     A, Y = gc.placeholder("A", (256, 256)), gc.placeholder("Y", (256, 3))
     graph = gc.Graph([A, Y], [gc.transpose(A, (0, 1), name="same") @ gc.tanh(Y)])
