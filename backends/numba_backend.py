@@ -355,12 +355,12 @@ class NumbaBackend:
         """A :class:`NumbaKernel`, or a :class:`RowBlockedKernel` when the graph is a large sum
         over the rows of a data matrix that runs faster a block of rows at a time
         (:mod:`.numba_rows`)."""
-        opts = self._options(options)
-        plan = self._row_plan(graph, tuple(batch), opts)
+        opts, batch = self._options(options), tuple(batch)
+        paired = self._prepare(graph)
+        plan = self._row_plan(paired, batch, opts)
         if plan is not None:
-            return self._compile_rows(plan, opts)
-        gen, source = self._generate(graph, tuple(batch), opts)
-        return self._compile_generated(graph, tuple(batch), opts, gen, source)
+            return self._compile_rows(paired, plan, opts)
+        return self._compile_generated(graph, batch, opts, *self._generate(paired, batch, opts))
 
     def _compile_generated(self, graph: Graph, batch: tuple, opts: dict, gen: Generator, source: str):
         key = numba_cache.kernel_key(graph.digest, batch, opts, source)
@@ -391,20 +391,14 @@ class NumbaBackend:
         return dispatcher, path, time.perf_counter() - start, hit
 
     @staticmethod
-    def _row_plan(graph: Graph, batch: tuple, opts: dict):
-        """The graph (its products paired) and its :class:`.numba_rows.RowPlan`, or None."""
-        if batch or not opts["parallel"] or not opts.get("rows", True) or not BLAS_THREAD_CONTROL:
+    def _row_plan(paired: Graph, batch: tuple, opts: dict):
+        """The :class:`.numba_rows.RowPlan` of a prepared graph, or None (one kernel)."""
+        if batch or not opts["parallel"] or not opts["rows"] or not BLAS_THREAD_CONTROL:
             return None
-        if not isinstance(graph, Graph):
-            return None  # _generate reports it
-        check_lowerable(graph)
-        paired = pair_products(graph)
-        plan = numba_rows.plan_rows(paired, numba.config.NUMBA_NUM_THREADS)
-        return None if plan is None else (paired, plan)
+        return numba_rows.plan_rows(paired, numba.config.NUMBA_NUM_THREADS)
 
-    def _compile_rows(self, planned, opts: dict) -> RowBlockedKernel:
-        graph, plan = planned
-        parts, gen, block_source, inner = self._row_parts(planned, opts)
+    def _compile_rows(self, graph: Graph, plan, opts: dict) -> RowBlockedKernel:
+        parts, gen, block_source, inner = self._row_parts(graph, plan, opts)
         pre = None
         if parts.pre is not None:
             pre = self._compile_generated(parts.pre, (), inner, *self._generate(parts.pre, (), inner))
@@ -423,9 +417,8 @@ class NumbaBackend:
         source = _rows_source(plan, pre and pre.source, block_source, post and post.source)
         return RowBlockedKernel(graph, plan, parts, pre, post, gen, dispatcher, source, path, seconds, hit)
 
-    def _row_parts(self, planned, opts: dict):
+    def _row_parts(self, graph: Graph, plan, opts: dict):
         """(parts, block generator, block module source, options of pre and post)."""
-        graph, plan = planned
         parts = numba_rows.split(graph, plan)
         row_names = {graph.inputs[i].attrs["name"] for i in plan.row_inputs}
         gen = numba_rows.BlockGenerator(parts.block, row_names, plan.block)
@@ -434,14 +427,15 @@ class NumbaBackend:
 
     def source(self, graph: Graph, batch=(), **options) -> str:
         """The generated module(s) for ``graph`` (what :meth:`compile` would jit)."""
-        opts = self._options(options)
-        planned = self._row_plan(graph, tuple(batch), opts)
-        if planned is None:
-            return self._generate(graph, tuple(batch), opts)[1]
-        parts, _, block_source, inner = self._row_parts(planned, opts)
+        opts, batch = self._options(options), tuple(batch)
+        paired = self._prepare(graph)
+        plan = self._row_plan(paired, batch, opts)
+        if plan is None:
+            return self._generate(paired, batch, opts)[1]
+        parts, _, block_source, inner = self._row_parts(paired, plan, opts)
         pre, post = (self._generate(g, (), inner)[1] if g is not None else None
                      for g in (parts.pre, parts.post))
-        return _rows_source(planned[1], pre, block_source, post)
+        return _rows_source(plan, pre, block_source, post)
 
     def fusion_groups(self, graph: Graph) -> list[list[Node]]:
         """The nodes fused into each loop nest of the generated code, in emission order. Nodes
@@ -465,11 +459,16 @@ class NumbaBackend:
         return opts
 
     @staticmethod
-    def _generate(graph: Graph, batch: tuple[str, ...], opts: dict) -> tuple[Generator, str]:
+    def _prepare(graph: Graph) -> Graph:
+        """The graph code is generated from (listed above it): checked, its products paired."""
         if not isinstance(graph, Graph):
             raise BackendError(f"the numba backend compiles a Graph, got {type(graph).__name__}")
         check_lowerable(graph)
-        graph = pair_products(graph)  # the graph the code is generated from, listed above it
+        return pair_products(graph)
+
+    @staticmethod
+    def _generate(graph: Graph, batch: tuple[str, ...], opts: dict) -> tuple[Generator, str]:
+        """The generator and module of a prepared graph (or a part of one)."""
         gen = Generator(graph, batch, parallel=opts["parallel"])
         return gen, NumbaBackend._module(graph, gen, gen.generate(), opts)
 

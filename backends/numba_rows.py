@@ -152,9 +152,7 @@ def plan_rows(graph: Graph, threads: int) -> RowPlan | None:
         if block is None:
             continue
         kinds = _classify(graph, rows)
-        if kinds is None or "partial" not in kinds.values():
-            continue
-        if not any(n.op == "matmul" and kinds[n.serial] == "partial" for n in graph.nodes):
+        if kinds is None or not any(n.op == "matmul" and kinds[n.serial] == "partial" for n in graph.nodes):
             continue  # no product over the rows (Xᵀ dZ: a backward pass) reads a block again
         row_bytes = sum(n.size * n.dtype.itemsize for n in graph.nodes
                         if kinds[n.serial] == "row" and kind(n) != "view")
