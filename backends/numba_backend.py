@@ -128,6 +128,10 @@ def _scalar(a, dtype: np.dtype):
     return np.asarray(a, dtype=dtype)[()]
 
 
+def _same(a):
+    return a
+
+
 def _zero_d(dtype: np.dtype):
     """The conversion of a 0-d input of ``dtype`` to what a kernel's signature declares."""
     return _PYTHON_TYPE.get(dtype) or partial(_scalar, dtype=dtype)
@@ -286,8 +290,8 @@ class RowBlockedKernel(_Compiled):
         self.python_scalar_inputs = {i: _PYTHON_TYPE[p.dtype] for i, p in enumerate(graph.inputs)
                                      if p.shape == () and p.dtype in _PYTHON_TYPE}
         n_inputs = len(parts.block.inputs)
-        # block argument j: (from graph inputs or pre's outputs, index, conversion of a 0-d value)
-        self._block_args = [(kind, i, _zero_d(node.dtype) if node.shape == () else None)
+        # block argument j: (from graph inputs or pre's outputs, index, conversion to the signature)
+        self._block_args = [(kind, i, _zero_d(node.dtype) if node.shape == () else _same)
                             for (kind, i), node in zip(parts.block_sources, parts.block.inputs)]
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
         self._accumulators = [(node.shape, node.dtype) for _, node in gen.accumulator_args]
@@ -315,9 +319,8 @@ class RowBlockedKernel(_Compiled):
 
     def call_exact(self, args):
         pre = self.pre.call_exact([args[i] for _, i in self.parts.pre_sources]) if self.pre else ()
-        block_args = tuple((args[i] if kind == "input" else pre[i]) if conv is None
-                           else conv(args[i] if kind == "input" else pre[i])
-                           for kind, i, conv in self._block_args) + self._constants
+        found = {"input": args, "pre": pre}
+        block_args = tuple(conv(found[kind][i]) for kind, i, conv in self._block_args) + self._constants
         try:
             state = self._states.pop()  # atomic under the GIL
         except IndexError:
@@ -336,7 +339,7 @@ class RowBlockedKernel(_Compiled):
                              f"(source: {self.path})") from None
         # anything else (KeyboardInterrupt while waiting) drops the state: a thread may still write
         self._states.append(state)
-        found = {"input": args, "pre": pre, "partial": sums}
+        found["partial"] = sums
         post = self.post([found[kind][i] for kind, i in self.parts.post_sources]) if self.post else ()
         found = {"partial": sums, "post": post}
         return [found[kind][i] for kind, i in self.parts.outputs]
