@@ -26,7 +26,7 @@ def _load_entry_points() -> None:
         _factories.setdefault(ep.name, ep)
     # the built-in backends, also when graphc runs from a checkout without installed metadata
     _factories.setdefault("numpy", "graphc.backends.numpy_backend:NumpyBackend")
-    _factories.setdefault("numba", "graphc.backends.numba_backend:NumbaBackend")
+    _factories.setdefault("numba", "graphc.backends.numba:NumbaBackend")
 
 
 def register_backend(name: str, factory) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 import graphc as gc
 from graphc import backend_registry
-from graphc.backends.numba_backend import NumbaBackend
+from graphc.backends.numba import NumbaBackend
 from graphc.backends.numpy_backend import NumpyBackend
 
 
@@ -21,7 +21,7 @@ def test_numpy_and_numba_are_listed_and_resolve_to_their_classes():
 
 def test_pyproject_declares_both_backends_as_entry_points():
     declared = {ep.name: ep.value for ep in entry_points(group="graphc.backends")}
-    assert declared.get("numba") == "graphc.backends.numba_backend:NumbaBackend"
+    assert declared.get("numba") == "graphc.backends.numba:NumbaBackend"
     assert declared.get("numpy") == "graphc.backends.numpy_backend:NumpyBackend"
 
 

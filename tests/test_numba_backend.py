@@ -28,15 +28,9 @@ from optable import OPS, sample
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends import (
-    numba_backend,
-    numba_codegen,
-    numba_lapack,
-    numba_lowering,
-    numba_rows,
-    numba_workspace,
-)
-from graphc.backends.numba_codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
+from graphc.backends.numba import codegen, kernel, lowering, rows
+from graphc.backends.numba.runtime import lapack, workspace
+from graphc.backends.numba.codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
 
@@ -66,15 +60,15 @@ def assert_agree(graph, inputs, dtype="float64", batch=()):
 
 
 def test_every_registered_primitive_has_exactly_one_lowering():
-    assert set(numba_lowering.LOWERING) == set(PRIMITIVES)
+    assert set(lowering.LOWERING) == set(PRIMITIVES)
 
 
 def test_a_graph_with_an_op_missing_from_the_table_is_refused_naming_the_op():
     x = gc.placeholder("x", (3,))
     graph = gc.Graph([x], [gc.tanh(x, name="h")])
-    table = {op: low for op, low in numba_lowering.LOWERING.items() if op != "tanh"}
+    table = {op: low for op, low in lowering.LOWERING.items() if op != "tanh"}
     with pytest.raises(gc.BackendError, match=r"cannot lower op\(s\) \['tanh'\].*node h"):
-        numba_lowering.check_lowerable(graph, table)
+        lowering.check_lowerable(graph, table)
 
 
 # --- every op of the op table, float64 and float32 ----------------------------------------------
@@ -146,7 +140,7 @@ def test_random_gradient_graphs_agree_with_every_intermediate_in_the_workspace(d
     for the last time writes its result over it (Generator._donors) and arrays share memory."""
     graph, draw_inputs = drawn
     inputs = draw_inputs(np.random.default_rng(seed))
-    with mock.patch.object(numba_codegen, "WORKSPACE_MIN_BYTES", 0):
+    with mock.patch.object(codegen, "WORKSPACE_MIN_BYTES", 0):
         assert_agree(gc.grad(graph), inputs)
 
 
@@ -160,12 +154,12 @@ def test_a_reshape_keeps_the_workspace_array_it_views_alive():
     graph = gc.Graph([X3, W, D], [gc.transpose(R) @ G + gc.transpose(D) @ G])
     rng = np.random.default_rng(8)
     inputs = {"X3": rng.normal(size=(n, 2, 4)), "W": rng.normal(size=(8, 6)), "D": rng.normal(size=(n, 8))}
-    with mock.patch.object(numba_codegen, "WORKSPACE_MIN_BYTES", 0):  # one kernel, all in the workspace
+    with mock.patch.object(codegen, "WORKSPACE_MIN_BYTES", 0):  # one kernel, all in the workspace
         assert ".reshape(" in get_backend("numba").source(graph)
-        assert isinstance(gc.compile(graph, backend="numba").kernel, numba_backend.NumbaKernel)
+        assert isinstance(gc.compile(graph, backend="numba").kernel, kernel.NumbaKernel)
         assert_agree(graph, inputs)
-    with mock.patch.object(numba_rows, "MIN_ROW_BYTES", 0):  # in blocks of rows
-        assert isinstance(gc.compile(graph, backend="numba").kernel, numba_backend.RowBlockedKernel)
+    with mock.patch.object(rows, "MIN_ROW_BYTES", 0):  # in blocks of rows
+        assert isinstance(gc.compile(graph, backend="numba").kernel, kernel.RowBlockedKernel)
         assert_agree(graph, inputs)
 
 
@@ -316,7 +310,7 @@ def test_a_matrix_and_its_transpose_times_one_vector_read_the_matrix_once(dtype)
 
 def test_the_hvp_of_a_general_log_quadratic_reads_the_matrix_twice():
     """A x, A d and Aᵀ(a x + b d): the last is split into a Aᵀx + b Aᵀd, which pair with A x and
-    A d (numba_pairing), so the kernel makes two passes over A; only where such pairs exist."""
+    A d (graphc.backends.numba.pairing), so the kernel makes two passes over A; only where such pairs exist."""
     n = 9
     x, A = gc.placeholder("x", (n,)), gc.placeholder("A", (n, n))
     hvp = gc.hvp(gc.Graph([x, A], [gc.log(x @ (A @ x))]), "x")
@@ -363,8 +357,8 @@ def test_both_products_inside_a_batch_loop_equal_single_calls():
 def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored():
     """Kernels parallelise across numba's threads; an OpenBLAS pool besides would compete for the
     cores. The count goes back only when the last of several concurrent kernels returns."""
-    assert numba_lapack.BLAS_THREAD_CONTROL, "SciPy's OpenBLAS thread count is out of reach"
-    get, put = numba_lapack._THREADS
+    assert lapack.BLAS_THREAD_CONTROL, "SciPy's OpenBLAS thread count is out of reach"
+    get, put = lapack._THREADS
     seen = []
     started, release = threading.Barrier(3), threading.Event()
 
@@ -378,9 +372,9 @@ def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored
     before = get()
     put(2)
     try:
-        assert numba_lapack.with_one_blas_thread(kernel, "single") == "single"
+        assert lapack.with_one_blas_thread(kernel, "single") == "single"
         assert get() == 2
-        threads = [threading.Thread(target=numba_lapack.with_one_blas_thread, args=(kernel, i))
+        threads = [threading.Thread(target=lapack.with_one_blas_thread, args=(kernel, i))
                    for i in range(2)]
         for t in threads:
             t.start()
@@ -392,7 +386,7 @@ def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored
         assert get() == 2
         assert all(count == 1 for _, count in seen), seen
         with pytest.raises(ZeroDivisionError):  # a failing kernel restores the count too
-            numba_lapack.with_one_blas_thread(lambda: 1 / 0)
+            lapack.with_one_blas_thread(lambda: 1 / 0)
         assert get() == 2
     finally:
         put(before)
@@ -400,25 +394,25 @@ def test_scipy_blas_has_one_thread_while_a_kernel_runs_and_its_count_is_restored
     parallel_blas = gc.compile(gc.Graph([X, W], [gc.sum(X @ W)]), backend="numba").kernel
     serial_blas = gc.compile(gc.Graph([X, W], [gc.sum(X[:8] @ W)]), backend="numba").kernel
     no_blas = gc.compile(gc.Graph([X], [gc.sum(X * X)]), backend="numba").kernel
-    assert parallel_blas._run.func is numba_lapack.with_one_blas_thread
+    assert parallel_blas._run.func is lapack.with_one_blas_thread
     # no parallel work: OpenBLAS keeps its threads (a large inv alone still uses them)
     assert "blas_dot(" in serial_blas.source and serial_blas._run is serial_blas.dispatcher
     assert no_blas._run is no_blas.dispatcher
 
 
 def test_a_fork_while_kernels_run_leaves_the_child_with_its_blas_threads_and_a_free_lock(monkeypatch):
-    get, put = numba_lapack._THREADS
+    get, put = lapack._THREADS
     before = get()
     try:
         put(1)
-        monkeypatch.setattr(numba_lapack, "_running", 1)
-        monkeypatch.setattr(numba_lapack, "_saved", 2)
-        held = numba_lapack._threads_lock
+        monkeypatch.setattr(lapack, "_running", 1)
+        monkeypatch.setattr(lapack, "_saved", 2)
+        held = lapack._threads_lock
         held.acquire()  # as if another thread held it at the fork
-        numba_lapack._after_fork_in_child()
+        lapack._after_fork_in_child()
         held.release()
-        assert get() == 2 and numba_lapack._running == 0
-        assert numba_lapack._threads_lock is not held and not numba_lapack._threads_lock.locked()
+        assert get() == 2 and lapack._running == 0
+        assert lapack._threads_lock is not held and not lapack._threads_lock.locked()
     finally:
         put(before)
 
@@ -433,7 +427,7 @@ def test_a_large_batch_of_products_runs_its_batch_loop_across_threads():
     values = {"A": rng.normal(size=(8, 130, 120)), "B": rng.normal(size=(8, 120, 140)),
               "v": rng.normal(size=120)}
     compiled = gc.compile(graph, backend="numba")
-    assert compiled.kernel._run.func is numba_lapack.with_one_blas_thread
+    assert compiled.kernel._run.func is lapack.with_one_blas_thread
     got = compiled(**values)
     np.testing.assert_allclose(got[0], values["A"] @ values["B"], rtol=1e-12)
     np.testing.assert_allclose(got[1], values["A"] @ values["v"], rtol=1e-12)
@@ -554,15 +548,15 @@ def test_a_loop_writes_its_result_over_an_intermediate_it_reads_for_the_last_tim
 def test_workspace_arrays_share_memory_only_when_their_lifetimes_do_not_touch(arrays):
     sizes = [size for size, _, _ in arrays]
     spans = [(first, first + length) for _, first, length in arrays]
-    offsets, total = numba_workspace.plan(sizes, spans)
+    offsets, total = workspace.plan(sizes, spans)
     for i in range(len(arrays)):
-        assert offsets[i] % numba_workspace.ALIGN == 0 and offsets[i] + sizes[i] <= total
+        assert offsets[i] % workspace.ALIGN == 0 and offsets[i] + sizes[i] <= total
         for j in range(i):
             overlap_in_time = spans[i][0] <= spans[j][1] and spans[j][0] <= spans[i][1]
             overlap_in_memory = offsets[i] < offsets[j] + sizes[j] and offsets[j] < offsets[i] + sizes[i]
             assert not (overlap_in_time and overlap_in_memory), (i, j)
     if len(arrays) > 1 and all(s[1] < t[0] for s, t in zip(sorted(spans), sorted(spans)[1:])):
-        assert total == -(-max(sizes) // numba_workspace.ALIGN) * numba_workspace.ALIGN  # one after another
+        assert total == -(-max(sizes) // workspace.ALIGN) * workspace.ALIGN  # one after another
 
 
 def test_a_loop_that_reads_one_array_for_the_last_time_never_writes_into_it():
@@ -575,8 +569,8 @@ def test_a_loop_that_reads_one_array_for_the_last_time_never_writes_into_it():
             np.dot(v2, a, v3)
             return (v3[0, 0], )
         """)
-    assert numba_workspace.lifetimes(body, ["v1", "v2", "v3"]) == [(0, 1), (1, 2), (2, 3)]
-    offsets, total = numba_workspace.plan([128, 128, 128], [(0, 1), (1, 2), (2, 3)])
+    assert workspace.lifetimes(body, ["v1", "v2", "v3"]) == [(0, 1), (1, 2), (2, 3)]
+    offsets, total = workspace.plan([128, 128, 128], [(0, 1), (1, 2), (2, 3)])
     assert offsets[0] != offsets[1] and offsets[1] != offsets[2] and offsets[0] == offsets[2]
     assert total == 256
 
@@ -626,7 +620,7 @@ def test_unknown_or_malformed_options_raise_backend_error():
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_lapack_helpers_match_numpy_on_general_matrices(dtype):
-    """solve, inv, det and slogdet call LAPACK directly (backends/numba_lapack.py): signs from
+    """solve, inv, det and slogdet call LAPACK directly (backends/lapack.py): signs from
     pivoting and negative pivots, a batch of matrices, a vector right-hand side, and a matrix with
     an exact zero pivot (numpy's slogdet gives (0, -inf) there, its det 0)."""
     rng = np.random.default_rng(11)
@@ -696,7 +690,7 @@ def test_the_gradient_of_a_symmetric_quadratic_form_needs_one_product():
 
 
 def test_generated_tanh_is_within_two_ulp_of_numpy():
-    """The kernel's tanh is its own vectorizable arithmetic (backends/numba_tanh.py)."""
+    """The kernel's tanh is its own vectorizable arithmetic (backends/numba/runtime/tanh.py)."""
     grid = np.concatenate([np.linspace(-30, 30, 2_000_001), np.geomspace(1e-300, 1, 100_000),
                            -np.geomspace(1e-300, 1, 100_000), np.geomspace(0.5, 0.75, 100_000),
                            np.nextafter(0.625, [0, 1]), [0.0, -0.0, 19.9, 20.1, 1e300, -1e300,
@@ -714,7 +708,7 @@ def test_tanh_intrinsics_pow2_is_exact_and_fma_rounds_once():
     """pow2 writes n + 1023 into the exponent bits; fma is LLVM's fused multiply-add."""
     import numba
 
-    from graphc.backends.numba_tanh import fma, pow2
+    from graphc.backends.numba.runtime.tanh import fma, pow2
 
     @numba.njit
     def powers(n):
@@ -864,14 +858,14 @@ def test_a_cached_kernel_calling_the_parallel_blas_helpers_loads_in_a_new_proces
 
 
 def test_a_changed_blas_helper_module_changes_every_kernel_key(monkeypatch):
-    """A cached kernel holds the machine code of the numba_lapack helpers it links in: loading it
+    """A cached kernel holds the machine code of the lapack helpers it links in: loading it
     after a helper changed would run the old code (or call a symbol that is gone)."""
-    from graphc.backends import numba_cache
+    from graphc.backends.numba import cache
 
     args = ("digest", ("x",), {"parallel": True}, "def kernel(): pass\n")
-    before = numba_cache.kernel_key(*args)
-    monkeypatch.setattr(numba_cache, "_HELPERS_DIGEST", "another helper source")
-    assert numba_cache.kernel_key(*args) != before
+    before = cache.kernel_key(*args)
+    monkeypatch.setattr(cache, "_HELPERS_DIGEST", "another helper source")
+    assert cache.kernel_key(*args) != before
 
 
 @settings(max_examples=60, deadline=None)
@@ -888,18 +882,18 @@ def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, block
     op_a, op_b = (a.T if a_t else a).astype(np.float64), (b.T if b_t else b).astype(np.float64)
     eps = np.finfo(dtype).eps
     for got_of, left, right in (
-            (lambda out: numba_lapack.blas_dot(a, a_t, b, b_t, out), op_a, op_b),
-            (lambda out: numba_lapack.parallel_dot(a, a_t, b, b_t, out, blocks), op_a, op_b),
-            (lambda out: numba_lapack.blas_matvec(a, a_t, x, out), op_a, x.astype(np.float64)),
-            (lambda out: numba_lapack.parallel_matvec(a, a_t, x, out, blocks), op_a, x.astype(np.float64))):
+            (lambda out: lapack.blas_dot(a, a_t, b, b_t, out), op_a, op_b),
+            (lambda out: lapack.parallel_dot(a, a_t, b, b_t, out, blocks), op_a, op_b),
+            (lambda out: lapack.blas_matvec(a, a_t, x, out), op_a, x.astype(np.float64)),
+            (lambda out: lapack.parallel_matvec(a, a_t, x, out, blocks), op_a, x.astype(np.float64))):
         expected = left @ right
         out = np.full(expected.shape, np.nan, dtype)  # every element must be written
         got_of(out)
         bound = max(k, 1) * eps * (np.abs(left) @ np.abs(right))
         assert np.all(np.abs(out - expected) <= bound), (out, expected)
     square = rng.normal(size=(k, k)).astype(dtype)
-    for run in (lambda y, z: numba_lapack.both_matvecs(square, x, y, z),
-                lambda y, z: numba_lapack.parallel_both_matvecs(square, x, y, z, blocks)):
+    for run in (lambda y, z: lapack.both_matvecs(square, x, y, z),
+                lambda y, z: lapack.parallel_both_matvecs(square, x, y, z, blocks)):
         y, z = np.full(k, np.nan, dtype), np.full(k, np.nan, dtype)
         run(y, z)
         for got, left in ((y, square), (z, square.T)):
@@ -911,9 +905,9 @@ def test_blas_helpers_agree_with_numpy_on_random_shapes(m, k, n, a_t, b_t, block
 def test_without_control_of_blas_threads_products_stay_single_calls(monkeypatch):
     """If SciPy's BLAS is not an OpenBLAS whose thread count graphc can set, splitting a product
     across numba's threads would oversubscribe the cores: large products stay one BLAS call."""
-    from graphc.backends import numba_statements
+    from graphc.backends.numba import statements
 
-    monkeypatch.setattr(numba_statements, "BLAS_THREAD_CONTROL", False)
+    monkeypatch.setattr(statements, "BLAS_THREAD_CONTROL", False)
     X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
     source = get_backend("numba").source(gc.Graph([X, W], [X @ W]))
     assert "blas_dot(in_X, False, in_W, False" in source and "parallel_dot" not in source, source

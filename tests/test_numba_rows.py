@@ -1,4 +1,4 @@
-"""Row-blocked kernels of the numba backend (graphc.backends.numba_rows): which graphs are
+"""Row-blocked kernels of the numba backend (graphc.backends.numba.rows): which graphs are
 planned so and how their nodes are classified, agreement with the numpy backend (losses over
 data rows, their gradients and HVPs, random graphs by hypothesis), thread counts, concurrent
 callers, and the cache in a new process.
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends import numba_backend, numba_rows
+from graphc.backends.numba import kernel, rows
 from graphc.errors import BackendError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +34,7 @@ TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-4, atol=
 
 @pytest.fixture(autouse=True)
 def small_graphs_take_the_row_path():
-    with mock.patch.object(numba_rows, "MIN_ROW_BYTES", 0):
+    with mock.patch.object(rows, "MIN_ROW_BYTES", 0):
         yield
 
 
@@ -72,7 +72,7 @@ def assert_rows_agree(graph, inputs, dtype="float64", blocked=True):
     """The graph compiles row-blocked (or, ``blocked=False``, as one kernel) and agrees with the
     numpy backend."""
     compiled = gc.compile(graph, backend="numba")
-    kernel_type = numba_backend.RowBlockedKernel if blocked else numba_backend.NumbaKernel
+    kernel_type = kernel.RowBlockedKernel if blocked else kernel.NumbaKernel
     assert isinstance(compiled.kernel, kernel_type), compiled.source[:2000]
     got = outputs(compiled, inputs)
     expected = outputs(gc.compile(graph, backend="numpy"), inputs)
@@ -87,7 +87,7 @@ def assert_rows_agree(graph, inputs, dtype="float64", blocked=True):
 def test_the_mlp_gradient_is_planned_in_blocks_with_its_nodes_classified():
     graph, _ = mlp()
     g = gc.optimize(gc.grad(graph, wrt=["W1", "b1", "W2", "b2"]))
-    plan = numba_rows.plan_rows(g, threads=2)
+    plan = rows.plan_rows(g, threads=2)
     assert plan is not None and plan.rows == 512 and plan.block == 128 and plan.n_blocks == 4
     kinds = {n.serial: plan.kinds[n.serial] for n in g.nodes}
     by_name = {p.attrs["name"]: kinds[p.serial] for p in g.inputs}
@@ -102,12 +102,12 @@ def test_the_mlp_gradient_is_planned_in_blocks_with_its_nodes_classified():
 
 
 def test_block_size_divides_the_rows_and_leaves_two_blocks_per_thread():
-    assert numba_rows._block_size(4096, 4) == 128
-    assert numba_rows._block_size(512, 4) == 128
-    assert numba_rows._block_size(256, 4) == 64
-    assert numba_rows._block_size(10000, 4) == 125
-    assert numba_rows._block_size(4099, 4) is None  # a prime: no block size divides it
-    assert numba_rows._block_size(96, 4) is None  # 3 blocks of 32 at most
+    assert rows._block_size(4096, 4) == 128
+    assert rows._block_size(512, 4) == 128
+    assert rows._block_size(256, 4) == 64
+    assert rows._block_size(10000, 4) == 125
+    assert rows._block_size(4099, 4) is None  # a prime: no block size divides it
+    assert rows._block_size(96, 4) is None  # 3 blocks of 32 at most
 
 
 def _row_case(case):
@@ -132,16 +132,16 @@ def _row_case(case):
                                   "max over rows"])
 def test_graphs_that_cannot_or_should_not_run_in_blocks_are_not_planned(case):
     graph = _row_case(case)
-    assert numba_rows.plan_rows(graph, threads=2) is None
-    assert isinstance(gc.compile(graph, backend="numba").kernel, numba_backend.NumbaKernel)
-    assert numba_rows.plan_rows(_row_case("control"), threads=2) is not None
+    assert rows.plan_rows(graph, threads=2) is None
+    assert isinstance(gc.compile(graph, backend="numba").kernel, kernel.NumbaKernel)
+    assert rows.plan_rows(_row_case("control"), threads=2) is not None
 
 
 def test_large_row_sums_take_the_row_path_only_above_the_size_threshold():
     graph = gc.optimize(gc.grad(mlp()[0], wrt=["W1"]))
-    with mock.patch.object(numba_rows, "MIN_ROW_BYTES", 1 << 40):
-        assert numba_rows.plan_rows(graph, threads=2) is None
-    assert numba_rows.plan_rows(graph, threads=2) is not None
+    with mock.patch.object(rows, "MIN_ROW_BYTES", 1 << 40):
+        assert rows.plan_rows(graph, threads=2) is None
+    assert rows.plan_rows(graph, threads=2) is not None
 
 
 # --- agreement with the numpy backend ---------------------------------------------------------
@@ -167,7 +167,7 @@ def test_mlp_loss_gradient_and_hvp_agree_with_numpy(dtype):
 def test_mlp_gradient_matches_central_differences():
     graph, inputs = mlp(n=256)
     grad = gc.compile(gc.grad(graph, wrt=["W1"]), backend="numba")
-    assert isinstance(grad.kernel, numba_backend.RowBlockedKernel)
+    assert isinstance(grad.kernel, kernel.RowBlockedKernel)
     loss = gc.compile(graph, backend="numpy")
     _, g = grad(**inputs)
     rng = np.random.default_rng(0)
@@ -212,13 +212,13 @@ def test_shared_products_are_computed_once_before_the_blocks_and_reused_after():
 
 def test_the_parts_name_their_own_inputs_apart_from_the_graphs():
     graph, _ = _shared_product_graph()
-    parts = numba_rows.split(graph, numba_rows.plan_rows(graph, threads=2))
+    parts = rows.split(graph, rows.plan_rows(graph, threads=2))
     ours = [p.attrs["name"] for p in parts.post.inputs + parts.block.inputs
             if p.attrs["name"] not in ("U", "V", "X", "Y")]
     assert any(n.startswith("partial") for n in ours) and any(n.startswith("shared") for n in ours)
     clashing = (ours[0], ours[-1], "X", "Y")  # the user's inputs take the names the parts chose
     graph, inputs = _shared_product_graph(clashing)
-    parts = numba_rows.split(graph, numba_rows.plan_rows(graph, threads=2))
+    parts = rows.split(graph, rows.plan_rows(graph, threads=2))
     for part in (parts.block, parts.post):
         names = [p.attrs["name"] for p in part.inputs]
         assert len(names) == len(set(names))
@@ -255,7 +255,7 @@ def test_rows_false_compiles_one_kernel_and_bad_option_values_are_refused():
     graph = gc.grad(mlp()[0], wrt=["W2"])
     inputs = mlp()[1]
     one = gc.compile(graph, backend="numba", rows=False)
-    assert isinstance(one.kernel, numba_backend.NumbaKernel)
+    assert isinstance(one.kernel, kernel.NumbaKernel)
     for a, b in zip(one(**inputs), gc.compile(graph, backend="numba")(**inputs)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
     with pytest.raises(BackendError, match=r"option rows= must be True or False, got 'yes'"):
@@ -309,7 +309,7 @@ def test_random_row_graphs_and_their_gradients_agree_with_numpy(case):
     if one_pass_backward:
         assert_rows_agree(grad, inputs)
     else:  # rows of the gradient depend on a sum over the rows: one kernel, still right
-        assert numba_rows.plan_rows(grad, threads=2) is None
+        assert rows.plan_rows(grad, threads=2) is None
 
 
 # --- the cache --------------------------------------------------------------------------------
@@ -317,11 +317,11 @@ def test_random_row_graphs_and_their_gradients_agree_with_numpy(case):
 ROWS_SCRIPT = textwrap.dedent("""
     import json, numpy as np, graphc as gc
     from unittest import mock
-    from graphc.backends import numba_rows
+    from graphc.backends.numba import rows
     n = 512
     X, W = gc.placeholder("X", (n, 8)), gc.placeholder("W", (8, 3))
     graph = gc.grad(gc.Graph([W, X], [gc.sum(gc.tanh(X @ W) ** 2)]), wrt="W")
-    with mock.patch.object(numba_rows, "MIN_ROW_BYTES", 0):
+    with mock.patch.object(rows, "MIN_ROW_BYTES", 0):
         compiled = gc.compile(graph, backend="numba")
     k = compiled.kernel
     rng = np.random.default_rng(0)
@@ -374,7 +374,7 @@ def test_zero_d_inputs_of_other_dtypes_given_as_0d_arrays_reach_the_block_functi
 def test_a_transpose_that_keeps_the_axes_is_not_taken_for_one_over_the_rows():
     A, Y = gc.placeholder("A", (256, 256)), gc.placeholder("Y", (256, 3))
     graph = gc.Graph([A, Y], [gc.transpose(A, (0, 1), name="same") @ gc.tanh(Y)])
-    assert numba_rows.plan_rows(graph, threads=2) is None
+    assert rows.plan_rows(graph, threads=2) is None
     rng = np.random.default_rng(1)
     inputs = {"A": rng.normal(size=(256, 256)), "Y": rng.normal(size=(256, 3))}
     got = gc.compile(graph, backend="numba", optimize=False)(**inputs)[0]

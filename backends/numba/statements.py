@@ -1,13 +1,13 @@
 """Statement lowerings of the numba backend: matrix products and linear algebra.
 
 Each entry is ``fn(gen, node, operands) -> Value`` and emits code of its own. Float matrix
-products call BLAS ?gemm / ?gemv through :mod:`.numba_lapack` (``blas_dot``, ``blas_matvec``, or
+products call BLAS ?gemm / ?gemv through :mod:`.runtime.lapack` (``blas_dot``, ``blas_matvec``, or
 their ``parallel_`` versions for large products) on C-contiguous operands, a transposed one
 passed as its C parent and a flag (:meth:`Generator.blas_operand` copies any other view first,
 so numba never meets a layout-'A' array); a vector @ vector product is ``np.dot``. M @ x and
 Mᵀ @ x of the same M and x (a gradient of xᵀMx has both) are one ``both_matvecs`` call. Batched
 products and linear-algebra calls loop over the leading (batch) axes, one 2-d call per matrix:
-LAPACK through :mod:`.numba_lapack` for solve, inv, det and slogdet, ``np.linalg`` for the rest,
+LAPACK through :mod:`.runtime.lapack` for solve, inv, det and slogdet, ``np.linalg`` for the rest,
 their array results copied into place by ``copy_into``. Integer and boolean products, and
 ``einsum``, are loops with a scalar accumulator.
 """
@@ -19,9 +19,9 @@ import numpy as np
 
 from graphc.ops.einsum import parse
 
-from .numba_lapack import BLAS_THREAD_CONTROL
-from .numba_lowering import REDUCTIONS
-from .numba_values import Value, broadcast_index
+from .runtime.lapack import BLAS_THREAD_CONTROL
+from .scalars import REDUCTIONS
+from .values import Value, broadcast_index
 
 
 def _sub(expr: str, idx) -> str:
@@ -144,7 +144,7 @@ def _both_matvecs(gen, node) -> Value | None:
 
 
 def _accumulated_matmul(gen, node, a, b, acc: Value) -> Value:
-    """acc += a @ b, for a product over the rows of a block (numba_rows): ?gemm / ?gemv with
+    """acc += a @ b, for a product over the rows of a block (rows): ?gemm / ?gemv with
     beta = 1, or a dot of two vectors."""
     A, B = node.inputs
     if A.ndim == 1 and B.ndim == 1:

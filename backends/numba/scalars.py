@@ -1,37 +1,19 @@
-"""The numba backend's lowering table: one entry per primitive, saying how the op becomes code.
+"""Scalar code of the numba backend: how generated code spells dtypes and literals, the scalar
+expression of each elementwise op at one index, and the accumulator update of each reduction.
 
-Every primitive of :data:`graphc.ops.PRIMITIVES` has exactly one entry, of one of five kinds:
+* ``ELEMENTWISE``: ``fn(node, operand_exprs) -> str``, a scalar expression; fused loops evaluate
+  these at one index, so a chain of them becomes one line each in one loop body;
+* ``REDUCTIONS``: ``(init(dtype) -> literal, update(acc, value, dtype) -> statement)``.
 
-* ``elementwise``: a scalar expression template ``fn(node, operand_exprs) -> str``. Fused loops
-  evaluate these at one index, so a chain of them becomes one line each in one loop body;
-* ``reduction``: ``(init(dtype) -> literal, update(acc, value, dtype) -> statement)``;
-* ``view``: ``fn(gen, node, operand_values) -> Value``: an index mapping that costs nothing until
-  something reads it (broadcast, transpose, slice, concatenate, diagonal, ...); a consumer's loop
-  reads *through* the view, and only an op that needs a real array (BLAS, LAPACK) copies it;
-* ``statement``: ``fn(gen, node, operand_values, dest) -> Value``: code of its own (matmul through
-  BLAS, LAPACK and ``np.linalg`` calls, einsum loops);
-* ``source``: placeholders and constants, bound to the kernel's arguments or inlined as literals.
-
-The table is data: :func:`check_lowerable` refuses a graph with an op missing from it, naming the
-op, before any code is generated.
+This module is the bottom layer of the backend: views, statements and the code generator read
+it, and it reads none of them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-
-from graphc.errors import BackendError
-
-
-@dataclass(frozen=True)
-class Lowering:
-    kind: str  # "source" | "elementwise" | "reduction" | "view" | "statement"
-    emit: Callable | tuple | None = None
-
 
 # ----------------------------------------------------------------------------------------------
 # Literals and dtypes as they are spelled in generated code
@@ -128,7 +110,7 @@ ELEMENTWISE = {
     "log1p": _call("math.log1p"),
     "expm1": _call("math.expm1"),
     "sqrt": _call("math.sqrt"),
-    "tanh": _call("tanh"),  # the generated module's helper (see numba_backend.HEADER)
+    "tanh": _call("tanh"),  # the generated module's helper (see backend.HEADER)
     "sigmoid": _sigmoid,
     "sin": _call("math.sin"),
     "cos": _call("math.cos"),
@@ -182,39 +164,3 @@ REDUCTIONS = {
 }
 
 
-# ----------------------------------------------------------------------------------------------
-# The table. Views and statements are implemented in numba_views / numba_statements; they are
-# looked up here by name so that this file stays the one place that lists every op.
-
-
-def _table() -> dict[str, Lowering]:
-    from . import numba_statements as st
-    from . import numba_views as vw
-
-    table = {"placeholder": Lowering("source"), "constant": Lowering("source")}
-    table.update({op: Lowering("elementwise", fn) for op, fn in ELEMENTWISE.items()})
-    table.update({op: Lowering("reduction", fns) for op, fns in REDUCTIONS.items()})
-    table.update({op: Lowering("view", fn) for op, fn in vw.VIEWS.items()})
-    table.update({op: Lowering("statement", fn) for op, fn in st.STATEMENTS.items()})
-    return table
-
-
-LOWERING: dict[str, Lowering] = _table()
-
-
-def check_lowerable(graph, table: dict[str, Lowering] | None = None) -> None:
-    """BackendError naming every op of ``graph`` the table has no entry for (and where it is)."""
-    from graphc.ir import where
-
-    table = LOWERING if table is None else table
-    missing: dict[str, object] = {}
-    for node in graph.nodes:
-        if node.op not in table:
-            missing.setdefault(node.op, node)
-    if missing:
-        details = "; ".join(f"{op!r} (node {n.meta.name or n.op}{where(n.meta)})"
-                            for op, n in missing.items())
-        raise BackendError(
-            f"the numba backend cannot lower op(s) {sorted(missing)}: {details}; it lowers "
-            f"{len(table)} ops: {', '.join(sorted(table))}"
-        )

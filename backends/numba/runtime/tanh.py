@@ -98,8 +98,8 @@ def statements(x: str, out: str, prefix: str) -> list[str]:
 
 
 SOURCE = (
-    "\nfrom graphc.backends.numba_tanh import fma as tanh_fma, pow2 as tanh_pow2\n"
-    "\n@numba.njit({flags})\ndef tanh(x):\n    # vectorizable tanh (graphc.backends.numba_tanh)\n"
+    "\nfrom graphc.backends.numba.runtime.tanh import fma as tanh_fma, pow2 as tanh_pow2\n"
+    "\n@numba.njit({flags})\ndef tanh(x):\n    # vectorizable tanh (graphc.backends.numba.runtime.tanh)\n"
     + "".join(f"    {line}\n" for line in statements("x", "result", ""))
     + "    return result\n"
 )

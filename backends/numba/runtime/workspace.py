@@ -2,7 +2,7 @@
 where their lifetimes allow.
 
 A generated kernel takes each large intermediate as an argument of its own (see
-``WORKSPACE_MIN_BYTES`` in :mod:`.numba_codegen`). Two of them can be views of one buffer when
+``WORKSPACE_MIN_BYTES`` in :mod:`.codegen`). Two of them can be views of one buffer when
 one is dead before the other is first written. Lifetimes come from the generated source itself:
 a top-level statement of the kernel body (a line, or a whole loop nest with everything indented
 under it) is one step, and an array lives from the first step that mentions it to the last. Two

@@ -5,7 +5,7 @@ A generated module is written once to ``$GRAPHC_CACHE_DIR/numba/graphc_<key>.py`
 ``cache=True`` stores the compiled machine code beside it (``__pycache__``) and a later process
 loads it instead of compiling. The key hashes the graph's structural digest, the batch signature,
 the backend options, the generated source, the source of the BLAS / LAPACK helpers it links in
-(:mod:`.numba_lapack`) and of tanh's intrinsics (:mod:`.numba_tanh`), and the numba, numpy,
+(:mod:`.runtime.lapack`) and of tanh's intrinsics (:mod:`.runtime.tanh`), and the numba, numpy,
 Python and graphc versions: a changed graph, helper or numba never meets a stale entry.
 
 Writes are atomic: the module is written to a temporary file in the same folder and hard-linked
@@ -29,8 +29,8 @@ import numpy as np
 
 import graphc
 
-from . import numba_lapack, numba_tanh
-from .numba_codegen import CODEGEN_VERSION
+from .codegen import CODEGEN_VERSION
+from .runtime import lapack, tanh
 
 
 def cache_dir() -> Path:
@@ -44,11 +44,11 @@ def cache_dir() -> Path:
 
 
 def _helpers_digest() -> str:
-    """The hash of the sources of numba_lapack and numba_tanh: a cached kernel holds the machine
+    """The hash of the sources of runtime.lapack and runtime.tanh: a cached kernel holds the machine
     code of the helpers it calls (linked in) and of tanh's intrinsics (inlined), so a changed
     helper must not meet a kernel compiled before."""
     h = hashlib.sha256()
-    for module in (numba_lapack, numba_tanh):
+    for module in (lapack, tanh):
         h.update(Path(module.__file__).read_bytes())
     return h.hexdigest()
 

@@ -4,15 +4,15 @@
 
 * 0-d values are scalar locals (``v7 = math.exp(v5)``); the graph's placeholders and its constants
   of rank >= 1 are the function's arguments; 0-d constants are typed literals;
-* each loop of :mod:`.numba_fusion` becomes one loop nest: members are scalar locals of the body
+* each loop of :mod:`.fusion` becomes one loop nest: members are scalar locals of the body
   (``s12 = tanh(s11)``), each root is written once per index, and a reduction keeps a scalar
   accumulator across its trailing reduced axes (or one partial result per block of rows when the
   loop runs in parallel over the axis it reduces); a root may be written over a workspace array
   the loop reads for the last time (``_donors``), as XLA reuses a dead operand's buffer;
-* views (:mod:`.numba_views`) cost nothing: a :class:`Value` knows how to *read* itself at an
+* views (:mod:`.views`) cost nothing: a :class:`Value` knows how to *read* itself at an
   index, so a loop reads ``x[i1, i0]`` through a transpose or ``(g[i0 - 1] if 1 <= i0 < 3 else 0.0)``
   through an unslice; only ops that need a real array (BLAS, LAPACK, reshape) copy a view;
-* statements (:mod:`.numba_statements`) call BLAS / LAPACK functions and ``np.linalg`` on arrays
+* statements (:mod:`.statements`) call BLAS / LAPACK functions and ``np.linalg`` on arrays
   whose layout numba knows: C-contiguous, or the ``.T`` (F-contiguous) of one, never layout 'A'.
 
 With ``batch``, the body runs once per sample inside ``for k in prange(n_batch)``: batched inputs
@@ -32,12 +32,13 @@ import numpy as np
 from graphc.ir import Graph, Node
 from graphc.listing import node_labels
 
-from . import numba_tanh
-from .numba_fusion import Loop, constant_like, kind, plan_fusion
-from .numba_lapack import HELPERS, NO_BLAS_HELPERS
-from .numba_lowering import ELEMENTWISE, LOWERING, NP_TYPE, REDUCTIONS, literal
-from .numba_values import Value, broadcast_index, shape_text
-from .numpy_backend import LOWERING as NUMPY_LOWERING
+from ..numpy_backend import LOWERING as NUMPY_LOWERING
+from .fusion import Loop, constant_like, kind, plan_fusion
+from .lowering import LOWERING
+from .runtime import tanh as vector_tanh
+from .runtime.lapack import HELPERS, NO_BLAS_HELPERS
+from .scalars import ELEMENTWISE, NP_TYPE, REDUCTIONS, literal
+from .values import Value, broadcast_index, shape_text
 
 # A loop nest runs its outer axis with prange only when its estimated work (elements times the
 # cost of one element: a transcendental op counts TRANSCENDENTAL_COST, four arithmetic ops count 1,
@@ -85,7 +86,7 @@ class Generator:
         self.inner = False
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
-        self.helpers: set[str] = set()  # the numba_lapack functions the code calls
+        self.helpers: set[str] = set()  # the runtime.lapack functions the code calls
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
@@ -94,7 +95,7 @@ class Generator:
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
         # serial -> the array a sum node's value is added into, not written (a thread's partial
-        # sum over the blocks of rows it computes: numba_rows.BlockGenerator)
+        # sum over the blocks of rows it computes: rows.BlockGenerator)
         self.accumulators: dict[int, Value] = {}
 
     # --- names and lines -------------------------------------------------------------------
@@ -119,7 +120,7 @@ class Generator:
         return self.name(text)
 
     def helper(self, name: str) -> str:
-        """``name``, a function of :mod:`.numba_lapack`, recorded so that the module imports it."""
+        """``name``, a function of :mod:`.runtime.lapack`, recorded so that the module imports it."""
         self.helpers.add(name)
         self.calls_blas |= name not in NO_BLAS_HELPERS
         return name
@@ -266,7 +267,7 @@ class Generator:
 
     def blas_operand(self, val: Value, dtype) -> tuple[str, bool]:
         """(a C-contiguous array expression, whether ``val`` is its transpose): a matrix operand
-        as the BLAS helpers of :mod:`.numba_lapack` take it."""
+        as the BLAS helpers of :mod:`.runtime.lapack` take it."""
         t = val.transpose_of
         if not val.plain and t is not None and t.plain and len(val.shape) == 2:
             return t.array_expr(), True
@@ -409,12 +410,12 @@ class Generator:
             if kind(m) == "elementwise":
                 local = self.scalar_local(m)
                 operands = [self.loop_read(o, loop, idx) for o in m.inputs]
-                if m.op == "tanh":  # written out, so that LLVM vectorizes the loop (numba_tanh)
+                if m.op == "tanh":  # written out, so that LLVM vectorizes the loop (runtime.tanh)
                     prefix = f"th{self.index[m.serial]}_"
                     body.append(f"# {self.labels[m.serial]} tanh, written out so that LLVM vectorizes "
-                                "the loop (graphc.backends.numba_tanh)")
+                                "the loop (graphc.backends.numba.runtime.tanh)")
                     body.append(f"{prefix}x = {operands[0]}")
-                    body += numba_tanh.statements(f"{prefix}x", local, prefix)
+                    body += vector_tanh.statements(f"{prefix}x", local, prefix)
                     body[-1] += self.comment(m)
                 else:
                     body.append(f"{local} = {ELEMENTWISE[m.op](m, operands)}{self.comment(m)}")

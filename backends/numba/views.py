@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from .numba_lowering import literal
-from .numba_values import Value, broadcast_index
+from .scalars import literal
+from .values import Value, broadcast_index
 
 
 def _view(gen, node, reader, **extra) -> Value:

@@ -15,11 +15,11 @@ from graphc.ir import Graph, Node
 from graphc.rewrite.driver import Pat, Rule, placed, rewrite
 from graphc.rewrite.rules import combine_terms, linear_terms
 
-from .numba_statements import matvec_form
+from .statements import matvec_form
 
 
 def _candidate(node: Node) -> tuple[Node, Node, bool] | None:
-    """(M, v, transposed) as :func:`.numba_statements.matvec_form` gives them, for a product of a
+    """(M, v, transposed) as :func:`.statements.matvec_form` gives them, for a product of a
     square, plain (not symmetrized) matrix M (square, so that v's terms times M the other way
     round exist) whose vector v is a sum or difference of terms; else None."""
     form = matvec_form(node)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from graphc.ir import Graph, Node
 
-from .numba_lowering import LOWERING, check_lowerable
+from .lowering import LOWERING, check_lowerable
 
 
 @dataclass(eq=False)  # loops compare by identity (Node == Node builds a graph node)

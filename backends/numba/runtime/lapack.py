@@ -311,7 +311,7 @@ def blas_dot(a, a_t, b, b_t, out):
 @numba.njit(**FLAGS)
 def blas_dot_add(a, a_t, b, b_t, out):
     """out += op(a) @ op(b) by one ?gemm call: a block's part of a product over the rows of a
-    row-blocked kernel (:mod:`.numba_rows`), added to its thread's partial sum."""
+    row-blocked kernel (:mod:`.rows`), added to its thread's partial sum."""
     if out.size and out.shape[0] and out.shape[1]:
         _gemm_block(a, a_t, b, b_t, out, 0, out.shape[0], 0, out.shape[1], 1.0)
 
@@ -486,7 +486,7 @@ def helper_sources(names: set[str]) -> str:
     calls a parallel one starts numba's thread pool first: numba does that itself before it
     loads a cached parallel function, but not for a cached kernel that only links one in
     (loading it would fail with "Symbol not found: allocate_sched")."""
-    source = f"from graphc.backends.numba_lapack import {', '.join(sorted(names))}\n"
+    source = f"from graphc.backends.numba.runtime.lapack import {', '.join(sorted(names))}\n"
     if names & set(PARALLEL_HELPERS):
         source += "numba.get_num_threads()  # starts numba's thread pool\n"
     return source

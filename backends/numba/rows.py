@@ -25,7 +25,7 @@ compile). It is worth it when the row intermediates outgrow the caches (MIN_ROW_
 product over the rows (``Xᵀ @ dZ``: a backward pass) reads a block again: a forward pass reads
 each intermediate once, and there products over all rows at once are the faster (the MLP's loss
 alone: 6.0 ms in blocks, 5.7 ms as one kernel). Anything else compiles as one kernel
-(:mod:`.numba_codegen`), as before.
+(:mod:`.codegen`), as before.
 
 The kernel is then three parts (:func:`split`): ``pre``, the graph of the shared values the
 blocks read that are more than views of inputs; the block graph, whose row inputs have B rows
@@ -52,10 +52,10 @@ from graphc.ir import Graph, Node
 from graphc.ops.core import bind
 from graphc.rewrite.driver import rebuild
 
-from .numba_codegen import Generator
-from .numba_fusion import kind
-from .numba_lowering import literal
-from .numba_values import Value
+from .codegen import Generator
+from .fusion import kind
+from .scalars import literal
+from .values import Value
 
 BLOCK_ROWS = 128  # the preferred block: the MLP's gradient ran fastest at 128 rows of 32-256
 MIN_BLOCK, MAX_BLOCK = 32, 512
