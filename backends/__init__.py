@@ -4,6 +4,6 @@ Each backend module owns its lowering table from op name to implementation; back
 through the registry in :mod:`graphc.backend_registry`.
 """
 
-from graphc.ir import register_internal_dir
+from graphc.context import register_internal_dir
 
 register_internal_dir(__file__)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphc.context import where
 from graphc.errors import BackendError, GraphError
-from graphc.ir import Graph, where
+from graphc.ir import Graph
 
 
 def _sigmoid(x):

@@ -75,6 +75,7 @@ from .builder import (
     zeros_like,
 )
 from .compile import CompiledGraph, compile
+from .context import Location, provenance, scope
 from .errors import (
     BackendError,
     DTypeError,
@@ -86,7 +87,7 @@ from .errors import (
 )
 from .forward import jvp
 from .hvp import hessian, hvp, jacobian, taylor
-from .ir import Graph, Location, Meta, Node, provenance, scope
+from .ir import Graph, Meta, Node
 from .linalg import (
     cholesky,
     det,

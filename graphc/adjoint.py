@@ -10,9 +10,10 @@ result is an ordinary graph that can be differentiated again.
 from __future__ import annotations
 
 from . import builder as gc
+from .context import provenance, where
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
-from .ir import Graph, Node, provenance, where
+from .ir import Graph, Node
 from .ops.core import check_rule_result, primitive
 
 

@@ -13,10 +13,10 @@ import numbers
 
 import numpy as np
 
+from .context import where as _where_text
 from .dtypes import as_dtype, float_of, is_float
 from .errors import GraphTypeError, ShapeError
 from .ir import Node
-from .ir import where as _where_text
 from .ops.core import bind, current_meta
 from .ops.shapes import check_shape_tuple, normalize_axes, normalize_axis
 

@@ -1,7 +1,8 @@
-"""``gc.compile``: validate inputs, hand the graph to a backend, pack the outputs.
+"""``gc.compile``: hand the graph to a backend; :class:`CompiledGraph`: call it, pack the outputs.
 
-Everything a user can get wrong when *calling* a compiled graph is checked here, once, for every
-backend: missing, unknown, misshapen or mistyped inputs raise :class:`InputError`.
+Everything a user can get wrong when *calling* a compiled graph is checked once, for every
+backend: missing, unknown or duplicated inputs here, misshapen or mistyped ones by
+:mod:`graphc.inputs`; each raises :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -11,72 +12,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .dtypes import type_string
 from .errors import GraphTypeError, InputError
+from .inputs import check_input, is_dask_array
 from .ir import Graph
-
-
-def is_dask_array(value) -> bool:
-    """Duck-typed, so graphc never imports Dask unless Dask arrays are passed in."""
-    return hasattr(value, "__dask_graph__") and hasattr(value, "chunks") and hasattr(value, "dtype")
-
-
-def _describe(arr) -> str:
-    if isinstance(arr, np.ndarray):
-        return f"an array {type_string(arr.shape, arr.dtype)}"
-    return f"{type(arr).__name__} {arr!r}"[:80]
-
-
-def _expected(placeholder, batch: bool) -> str:
-    text = type_string(placeholder.shape, placeholder.dtype)
-    return f"a batch of {text} (one extra leading axis)" if batch else text
-
-
-def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
-    """``value`` as an array of the placeholder's dtype, or InputError saying what was expected.
-
-    Messages are only formatted when something is wrong: this runs on every call."""
-    if type(value) is np.ndarray and value.dtype == placeholder.dtype:  # the common case, fast
-        shape = value.shape[1:] if batch and value.ndim else value.shape
-        if shape == placeholder.shape and (value.ndim == len(shape) + batch):
-            return value
-    name = placeholder.attrs["name"]
-    if type(value) in (int, float) and not batch:
-        weak = _python_scalar(placeholder, value)
-        if weak is not None:
-            return weak
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # noqa: BLE001 - anything numpy cannot take is a bad input
-        raise InputError(
-            f"input {name!r}: expected {_expected(placeholder, batch)}, got {_describe(value)} ({exc})"
-        ) from None
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"input {name!r}: expected {_expected(placeholder, batch)}, got {_describe(arr)}")
-    if arr.dtype != placeholder.dtype and not np.can_cast(arr.dtype, placeholder.dtype, casting="safe"):
-        raise InputError(
-            f"input {name!r}: expected dtype {placeholder.dtype} ({_expected(placeholder, batch)}), got "
-            f"{arr.dtype}, which does not convert to it without loss; cast it first "
-            f"(e.g. x.astype({str(placeholder.dtype)!r}))"
-        )
-    shape_ok = arr.shape[1:] == placeholder.shape if batch else arr.shape == placeholder.shape
-    if not shape_ok or (batch and arr.ndim == 0):
-        raise InputError(f"input {name!r}: expected {_expected(placeholder, batch)}, got {_describe(arr)}")
-    return arr if arr.dtype == placeholder.dtype else arr.astype(placeholder.dtype)
-
-
-def _python_scalar(placeholder, value):
-    """A Python int or float for an input of a float dtype, or an int for an integer dtype, is
-    weakly typed, as in the builder (and JAX): it takes the input's dtype when the value fits."""
-    kind = placeholder.dtype.kind
-    if kind == "f" or (kind in "iu" and type(value) is int):
-        if kind in "iu" and not np.iinfo(placeholder.dtype).min <= value <= np.iinfo(placeholder.dtype).max:
-            raise InputError(
-                f"input {placeholder.attrs['name']!r}: expected {_expected(placeholder, False)}, got "
-                f"the int {value}, which does not fit in {placeholder.dtype}"
-            )
-        return np.asarray(value, dtype=placeholder.dtype)
-    return None
 
 
 class _General:

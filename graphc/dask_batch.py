@@ -15,8 +15,8 @@ import threading
 
 import numpy as np
 
-from .compile import check_input, is_dask_array
 from .errors import GraphError, InputError
+from .inputs import check_input, is_dask_array
 
 _kernels: dict[tuple, object] = {}
 _kernels_lock = threading.Lock()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import builder as gc
-from .ir import Graph, scope
+from .context import scope
+from .ir import Graph
 
 
 @dataclass

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from . import builder as gc
 from .adjoint import extend_outputs, resolve_wrt
+from .context import provenance
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
-from .ir import Graph, Node, provenance
+from .ir import Graph, Node
 from .ops.core import check_rule_result, primitive
 
 

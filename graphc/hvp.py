@@ -10,9 +10,10 @@ import numpy as np
 
 from . import builder as gc
 from .adjoint import extend_outputs, grad, resolve_wrt, vjp
+from .context import provenance
 from .errors import GraphError, GraphTypeError
 from .forward import jvp
-from .ir import Graph, Node, provenance
+from .ir import Graph, Node
 from .transform import inline
 
 HVP_MODES = ("fwd-rev", "rev-rev")

@@ -12,33 +12,25 @@ content (``hash(graph)``, ``graph.digest``).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import itertools
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 import numpy as np
 
+from .context import Location, where
 from .dtypes import type_string
 from .errors import GraphError, GraphTypeError
 
 _serial_counter = itertools.count()
 
 
-@dataclass(frozen=True)
-class Location:
-    """The file and line of user code that built a node."""
-
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
+def next_serial() -> int:
+    """A serial number no node has yet: every node created after this call has a higher one (a
+    rewrite driver uses it to tell the nodes a rule made from the ones that existed)."""
+    return next(_serial_counter)
 
 
 @dataclass(frozen=True)
@@ -66,75 +58,6 @@ class Meta:
 
     def replace(self, **changes) -> Meta:
         return replace(self, **changes)
-
-
-# ----------------------------------------------------------------------------------------------
-# Build context: scope and provenance of the nodes being created.
-
-_scope: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("graphc_scope", default=())
-_provenance: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
-    "graphc_provenance", default=None
-)
-
-
-@contextlib.contextmanager
-def scope(name: str):
-    """Nodes built inside ``with gc.scope("layer1"):`` are tagged with that (nested) scope."""
-    if not isinstance(name, str) or not name:
-        raise GraphTypeError(f"scope name must be a non-empty string, got {name!r}")
-    token = _scope.set(_scope.get() + (name,))
-    try:
-        yield
-    finally:
-        _scope.reset(token)
-
-
-@contextlib.contextmanager
-def provenance(**fields):
-    """Nodes built inside get these Meta fields (used by passes: pass_name, rule, role, ...).
-
-    Nested uses merge, the inner one winning; a ``location`` or ``scope`` given here replaces the
-    one that would be read from the user's stack.
-    """
-    outer = _provenance.get() or {}
-    token = _provenance.set({**outer, **fields})
-    try:
-        yield
-    finally:
-        _provenance.reset(token)
-
-
-_PACKAGE_DIRS: tuple[str, ...] = ()
-
-
-def register_internal_dir(path: str) -> None:
-    """Frames from files under ``path`` are not the user's (used for source locations)."""
-    global _PACKAGE_DIRS
-    path = os.path.dirname(os.path.abspath(path))
-    if path not in _PACKAGE_DIRS:
-        _PACKAGE_DIRS = _PACKAGE_DIRS + (path,)
-
-
-register_internal_dir(__file__)
-_CONTEXTLIB = os.path.dirname(contextlib.__file__)
-
-
-def user_location() -> Location | None:
-    """The innermost stack frame outside graphc: where the user's code built the node."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIRS) and not filename.startswith(_CONTEXTLIB):
-            return Location(filename, frame.f_lineno)
-        frame = frame.f_back
-    return None
-
-
-def where(meta: Meta | None) -> str:
-    """`` (at file:line)`` for error messages, or nothing when the location is unknown."""
-    if meta is not None and meta.location is not None:
-        return f" (at {meta.location})"
-    return ""
 
 
 # ----------------------------------------------------------------------------------------------

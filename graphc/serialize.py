@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .context import Location
 from .dtypes import SUPPORTED
 from .errors import DTypeError, GraphError, GraphTypeError, SerializationError, ShapeError
-from .ir import Graph, Location, Meta, Node
+from .ir import Graph, Meta, Node
 from .ops.core import PRIMITIVES, bind
 
 FORMAT = "graphc-graph"

@@ -29,8 +29,8 @@ from optable import OPS, sample
 import graphc as gc
 from graphc.backend_registry import get_backend
 from graphc.backends.numba import codegen, kernel, lowering, rows
-from graphc.backends.numba.runtime import lapack, workspace
 from graphc.backends.numba.codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
+from graphc.backends.numba.runtime import lapack, workspace
 from graphc.examples import all_examples
 from graphc.ops import PRIMITIVES
 
@@ -310,7 +310,8 @@ def test_a_matrix_and_its_transpose_times_one_vector_read_the_matrix_once(dtype)
 
 def test_the_hvp_of_a_general_log_quadratic_reads_the_matrix_twice():
     """A x, A d and Aᵀ(a x + b d): the last is split into a Aᵀx + b Aᵀd, which pair with A x and
-    A d (graphc.backends.numba.pairing), so the kernel makes two passes over A; only where such pairs exist."""
+    A d (graphc.backends.numba.pairing), so the kernel makes two passes over A; only where such
+    pairs exist."""
     n = 9
     x, A = gc.placeholder("x", (n,)), gc.placeholder("A", (n, n))
     hvp = gc.hvp(gc.Graph([x, A], [gc.log(x @ (A @ x))]), "x")

@@ -9,7 +9,7 @@
 * :func:`render_target` is what ``graphc render FILE_OR_EXAMPLE -o OUT`` runs.
 """
 
-from graphc.ir import register_internal_dir
+from graphc.context import register_internal_dir
 
 register_internal_dir(__file__)
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from graphc.context import where
 from graphc.errors import BackendError
-from graphc.ir import where
 
 from .scalars import ELEMENTWISE, REDUCTIONS
 from .statements import STATEMENTS

@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..context import current_provenance, current_scope, user_location, where
 from ..errors import DTypeError, GraphError, GraphTypeError, ShapeError
-from ..ir import Meta, Node, _provenance, _scope, user_location, where
+from ..ir import Meta, Node
 
 Rule = Callable[..., "Node | None"]
 
@@ -81,16 +82,16 @@ def primitive(name: str) -> Primitive:
 
 def current_meta(name: str | None = None) -> Meta:
     """Meta for a node being built now: user name, scope, location and any pass provenance."""
-    ctx = _provenance.get()
+    ctx = current_provenance()
     if ctx:
         fields = dict(ctx)
-        fields.setdefault("scope", _scope.get())
+        fields.setdefault("scope", current_scope())
         if "location" not in fields:
             fields["location"] = user_location()
         if name is not None:
             fields["name"] = name
         return Meta(**fields)
-    return Meta(name=name, scope=_scope.get(), location=user_location())
+    return Meta(name=name, scope=current_scope(), location=user_location())
 
 
 def bind(op: str, inputs: Sequence[Node], attrs: dict | None = None, *, name=None, value=None,

@@ -17,8 +17,9 @@ import contextvars
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from ..context import reset_provenance, set_provenance
 from ..errors import GraphError
-from ..ir import Graph, Node, _provenance, _serial_counter
+from ..ir import Graph, Node, next_serial
 from ..ops.core import bind
 
 # ----------------------------------------------------------------------------------------------
@@ -246,10 +247,10 @@ def _apply_one(node: Node, candidates: list[Rule], pass_name: str) -> tuple[Node
         bound = r.pattern.match(node, {})
         if bound is None:
             continue
-        first_new = next(_serial_counter)  # nodes with a higher serial were made by the rule
+        first_new = next_serial()  # nodes with a higher serial were made by the rule
         meta = node.meta
         # what ``with provenance(...)`` does, without its cost (this runs for every match)
-        token = _provenance.set({
+        token = set_provenance({
             "pass_name": pass_name, "rule": r.text, "role": meta.role, "scope": meta.scope,
             "location": meta.location, "derived_from": meta.derived_from,
             "adjoint_of": meta.adjoint_of, "tangent_of": meta.tangent_of,
@@ -257,7 +258,7 @@ def _apply_one(node: Node, candidates: list[Rule], pass_name: str) -> tuple[Node
         try:
             new = r.fn(**{**bound, "root": node})
         finally:
-            _provenance.reset(token)
+            reset_provenance(token)
         if new is None or new is node:
             continue
         if new.shape != node.shape or new.dtype != node.dtype:
@@ -353,7 +354,7 @@ class _Rewriter:
                     if moved:  # an operand was replaced by another node (x*1 -> x): uses move
                         counter.moved([a for a, _ in moved], [b for _, b in moved])
                 if cur.inputs:
-                    first = next(_serial_counter)
+                    first = next_serial()
                     cur = self.normalize(cur)
                     if cur.serial > first:
                         counter.origin.setdefault(cur.serial, node.serial)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..context import where
 from ..errors import GraphError, GraphTypeError
-from ..ir import Graph, where
+from ..ir import Graph
 from ..listing import format_node, node_labels
 from ..ops.core import PRIMITIVES
 
