@@ -27,6 +27,11 @@ class SerializationError(GraphError):
     """A graph file is malformed; the message names the JSON path of the problem."""
 
 
+class DeclarationError(GraphError):
+    """An op declaration is inconsistent: a name already taken, rules that do not match the op's
+    operands, a shape rule or derivative rule that builds the wrong thing (named by op and rule)."""
+
+
 class BackendError(GraphError):
     """A backend cannot lower or run a graph (unknown backend, op it cannot lower)."""
 

@@ -134,14 +134,14 @@ def test_graph_with_dict_outputs_returns_a_dict():
 
 
 def test_interpreter_frees_intermediates_after_their_last_use():
-    from graphc.backends.numpy_backend import LOWERING, Interpreter
+    from graphc.backends.numpy_backend import Interpreter
 
     x = gc.placeholder("x", (1000,))
     y = x
     for _ in range(10):
         y = gc.exp(y) * 0.5
     graph = gc.Graph([x], [y])
-    interp = Interpreter(graph, LOWERING)
+    interp = Interpreter(graph)
     freed = {slot for *_, free in interp.steps for slot in free}
     produced = [step[0] for step in interp.steps]
     # every produced value except the output is freed somewhere

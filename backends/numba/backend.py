@@ -16,11 +16,12 @@ from numba import types
 
 from graphc.errors import BackendError
 from graphc.ir import Graph, Node
+from graphc.ops.core import PRIMITIVES
 
 from . import cache, rows
 from .codegen import Generator
 from .kernel import NumbaKernel, RowBlockedKernel
-from .lowering import LOWERING, check_lowerable
+from .lowering import check_lowerable, function_global
 from .pairing import pair_products
 from .runtime import lapack
 from .runtime import tanh as vector_tanh
@@ -44,6 +45,17 @@ from numba import prange
 {helpers}
 @numba.njit({decorator})
 '''
+
+
+def _user_functions(ops: set[str]) -> str:
+    """The generated module's bindings of user ops' functions, each with its declaration's code
+    digest, so that a changed function changes the source and with it the cache key."""
+    if not ops:
+        return ""
+    lines = ["from graphc.backends.numba.runtime.user_ops import function as _user_function"]
+    for op in sorted(ops):
+        lines.append(f"{function_global(op)} = _user_function({op!r})  # code {PRIMITIVES[op].version}")
+    return "\n".join(lines) + "\n"
 
 
 def _comment_block(text: str) -> str:
@@ -81,7 +93,6 @@ class NumbaBackend:
     when it can: :mod:`.rows`; default True, needs ``parallel``)."""
 
     name = "numba"
-    lowering = LOWERING
 
     def compile(self, graph: Graph, batch=(), **options):
         """A :class:`NumbaKernel`, or a :class:`RowBlockedKernel` when the graph is a large sum
@@ -213,6 +224,7 @@ class NumbaBackend:
         listing = str(graph) if len(graph) <= 400 else f"graph {graph.name!r}: {len(graph)} nodes"
         helper_flags = ", ".join(flags[:3])
         helpers = lapack.helper_sources(gen.helpers) if gen.helpers else ""
+        helpers += _user_functions(gen.functions)
         tanh = vector_tanh.SOURCE.format(flags=helper_flags)
         header = HEADER.format(listing=_comment_block(listing), decorator=", ".join(flags), tanh=tanh,
                                helpers=helpers)

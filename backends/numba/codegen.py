@@ -31,13 +31,13 @@ import numpy as np
 
 from graphc.ir import Graph, Node
 from graphc.listing import node_labels
+from graphc.ops.core import PRIMITIVES, evaluate
 
-from ..numpy_backend import LOWERING as NUMPY_LOWERING
 from .fusion import Loop, constant_like, kind, plan_fusion
-from .lowering import LOWERING
+from .lowering import lowering
 from .runtime import tanh as vector_tanh
 from .runtime.lapack import HELPERS, NO_BLAS_HELPERS
-from .scalars import ELEMENTWISE, NP_TYPE, REDUCTIONS, literal
+from .scalars import NP_TYPE, REDUCTIONS, literal
 from .values import Value, broadcast_index, shape_text
 
 # A loop nest runs its outer axis with prange only when its estimated work (elements times the
@@ -48,7 +48,6 @@ from .values import Value, broadcast_index, shape_text
 # 1.8x (benchmarks/README.md, numba).
 PARALLEL_MIN_WORK = 1 << 21
 TRANSCENDENTAL_COST = 8
-TRANSCENDENTAL = frozenset({"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "sin", "cos", "pow"})
 CHUNKS = 32  # blocks of axis 0 when a parallel loop reduces over it (partial results per block)
 # Intermediate arrays of at least this many bytes live in a workspace the caller passes in and
 # reuses across calls, as XLA does with its buffers: a fresh large array is fresh pages from the
@@ -87,6 +86,7 @@ class Generator:
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
         self.helpers: set[str] = set()  # the runtime.lapack functions the code calls
+        self.functions: set[str] = set()  # user ops whose scalar or array function the code calls
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
         self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
@@ -198,7 +198,7 @@ class Generator:
         or ``work`` multiply-adds if given, should run in parallel (see PARALLEL_MIN_WORK)."""
         if work is None:
             size = int(np.prod(shape, dtype=np.int64)) if shape else 1
-            transcendental = sum(op in TRANSCENDENTAL for op in ops)
+            transcendental = sum("transcendental" in PRIMITIVES[op].flags for op in ops)
             work = size * (TRANSCENDENTAL_COST * transcendental + max(1, (len(ops) - transcendental) // 4))
         return (self.parallel and not self.inner and len(shape) > 0 and shape[0] > 1
                 and work >= PARALLEL_MIN_WORK)
@@ -348,7 +348,9 @@ class Generator:
         if node.serial in self.values:  # computed with another node (see both_matvecs)
             return
         k = kind(node)
-        low = LOWERING[node.op]
+        low = lowering(node.op)
+        if low.function is not None:
+            self.functions.add(low.function)
         if k == "source":
             if node.op == "constant":
                 self.values[node.serial] = self._constant(node)
@@ -374,7 +376,8 @@ class Generator:
     def _fold(self, node: Node, operands) -> Value:
         """A 0-d op of constants, computed now by the reference backend: a literal in the code."""
         with np.errstate(all="ignore"):
-            value = np.asarray(NUMPY_LOWERING[node.op](node, *[v.const for v in operands]), node.dtype)
+            consts = [np.asarray(v.const, x.dtype) for v, x in zip(operands, node.inputs)]
+            value = evaluate(node, consts)
         return Value((), scalar=literal(value[()], node.dtype), const=value[()])
 
     def _constant(self, node: Node) -> Value:
@@ -418,7 +421,10 @@ class Generator:
                     body += vector_tanh.statements(f"{prefix}x", local, prefix)
                     body[-1] += self.comment(m)
                 else:
-                    body.append(f"{local} = {ELEMENTWISE[m.op](m, operands)}{self.comment(m)}")
+                    low = lowering(m.op)
+                    if low.function is not None:
+                        self.functions.add(low.function)
+                    body.append(f"{local} = {low.emit(m, operands)}{self.comment(m)}")
                 if any(m is r for r in loop.roots):
                     donor = next((d for d in donors if d.shape == m.shape and d.dtype == m.dtype), None)
                     if donor is not None and m.serial not in self.output_serials:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from graphc.ir import Graph, Node
 
-from .lowering import LOWERING, check_lowerable
+from .lowering import check_lowerable, lowering
 
 
 @dataclass(eq=False)  # loops compare by identity (Node == Node builds a graph node)
@@ -55,7 +55,7 @@ class Plan:
 
 
 def kind(node: Node) -> str:
-    return LOWERING[node.op].kind
+    return lowering(node.op).kind
 
 
 def plan_fusion(graph: Graph, barrier: frozenset[int] = frozenset()) -> Plan:

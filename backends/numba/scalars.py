@@ -100,20 +100,15 @@ def _sign(n, a):
     return f"({one} if {a[0]} > 0 else ((-{one}) if {a[0]} < 0 else {a[0]}))"
 
 
-# math.* and operators, not np.* ufuncs: numba lowers them straight to LLVM intrinsics, which
-# compiles several times faster than its ufunc machinery, keeps float32 and never raises
+# The ops with syntax or code of their own. Every other elementwise op is lowered from its
+# declaration's scalar function (math.exp -> "math.exp(x)": :mod:`.lowering`). math.* and
+# operators, not np.* ufuncs: numba lowers them straight to LLVM intrinsics, which compiles
+# several times faster than its ufunc machinery, keeps float32 and never raises
 # (error_model="numpy": 1/0 is inf, log(0) is -inf, sqrt(-1) is nan, as in numpy).
 ELEMENTWISE = {
     "neg": lambda n, a: f"(-{a[0]})",
-    "exp": _call("math.exp"),
-    "log": _call("math.log"),
-    "log1p": _call("math.log1p"),
-    "expm1": _call("math.expm1"),
-    "sqrt": _call("math.sqrt"),
     "tanh": _call("tanh"),  # the generated module's helper (see backend.HEADER)
     "sigmoid": _sigmoid,
-    "sin": _call("math.sin"),
-    "cos": _call("math.cos"),
     "abs": _call("abs"),
     "sign": _sign,
     "add": _infix("+"),

@@ -20,8 +20,8 @@ import numpy as np
 from graphc.ops.einsum import parse
 
 from .runtime.lapack import BLAS_THREAD_CONTROL
-from .scalars import REDUCTIONS
-from .values import Value, broadcast_index
+from .scalars import NP_TYPE, REDUCTIONS
+from .values import Value, broadcast_index, shape_text
 
 
 def _sub(expr: str, idx) -> str:
@@ -336,3 +336,33 @@ STATEMENTS = {
     "eigvalsh": _simple("np.linalg.eigvalsh", (":",)),
     "svd": _svd,
 }
+
+
+# --- a user op's array function --------------------------------------------------------------
+
+
+def _attr_literal(value) -> str:
+    if isinstance(value, tuple):
+        return "(" + "".join(f"{_attr_literal(v)}, " for v in value) + ")"
+    return repr(value)
+
+
+def user_array_call(gen, node, ops, function: str) -> Value:
+    """``function(*operands, **attrs)``, the array function a user op declares (``numba=``), its
+    result checked against the node's shape and cast to its dtype (a copy: the function may
+    return one of its operands)."""
+    args = [gen.realize(v, x.dtype, allow_f=False)[0] if x.ndim else v.read(())
+            for v, x in zip(ops, node.inputs)]
+    args += [f"{key}={_attr_literal(value)}" for key, value in sorted(node.attrs.items())]
+    name = gen.var(node)
+    dt = NP_TYPE[node.dtype]
+    if node.shape == ():
+        gen.line(f"{name} = {dt}({function}({', '.join(args)})){gen.comment(node)}")
+        return Value((), scalar=name, outer=not gen.inner)
+    result = gen.name(f"r{gen.index[node.serial]}")
+    gen.line(f"{result} = {function}({', '.join(args)}){gen.comment(node)}")
+    gen.line(f"if {result}.shape != {shape_text(node.shape)}:")
+    gen.line(f"    raise ValueError(\"op {node.op!r}: its numba function returned an array of another shape "
+             f"than {shape_text(node.shape)}\")")
+    gen.line(f"{name} = {result}.astype({dt})")
+    return Value(node.shape, array=name, fresh=True, outer=not gen.inner)

@@ -1,6 +1,8 @@
-"""The primitive ops: importing this package declares all of them (see :mod:`graphc.ops.core`)."""
+"""The primitive ops: importing this package declares all of them (see :mod:`graphc.ops.core`
+for what a declaration holds and :mod:`graphc.ops.declare` for how one is made)."""
 
 from . import einsum, elementwise, linalg, reductions, sources, structural  # noqa: F401 - registration
-from .core import PRIMITIVES, Primitive, bind, defop, primitive
+from .core import PRIMITIVES, Primitive, api, bind, primitive
+from .declare import defop
 
-__all__ = ["PRIMITIVES", "Primitive", "bind", "defop", "primitive"]
+__all__ = ["PRIMITIVES", "Primitive", "api", "bind", "defop", "primitive"]

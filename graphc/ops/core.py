@@ -1,35 +1,57 @@
-"""The primitive-op registry: each op declared once with its shape rule, VJP and JVP.
+"""The primitive-op registry: one :class:`Primitive` per op holds the op's whole meaning.
 
-A primitive is declared with :func:`defop`:
+A primitive is declared once, with :func:`graphc.ops.declare.defop` (graphc's own ops and users'
+alike), and this record is all anyone reads about it:
 
-* ``infer(*inputs, **attrs) -> (shape, dtype)`` checks operands and attributes and raises
+* ``infer(*inputs, **attrs) -> (shape, dtype)``, the shape/dtype rule, raising
   :class:`ShapeError` / :class:`DTypeError` with a message that names what is wrong;
 * ``vjp``: one rule per input, ``rule(g, out, *inputs, **attrs) -> Node | None``, the contribution
   ``g · ∂out/∂input`` (``None``: the derivative is zero, e.g. comparisons);
 * ``jvp``: one rule per input, ``rule(t, out, *inputs, **attrs) -> Node | None``, the tangent of the
   output caused by tangent ``t`` of that input (or ``jvp_joint``, one rule given every operand's
-  tangent at once, ``None`` for operands without one).
+  tangent at once, ``None`` for operands without one). A variadic op (``arity=None``) gives a
+  single VJP rule, called with ``_operand=i``;
+* ``impl(*arrays, **attrs) -> array``: the numpy implementation, which the reference backend runs
+  and constant folding evaluates;
+* ``scalar``: for an elementwise op, the scalar function it applies (``math.atan``, or a user's
+  numba-compilable function): the numba backend's default lowering calls it in its fused loops;
+  ``numba``: for another op, an array function numba can compile, called by the generated kernel;
+* ``formula(node, *operand_exprs) -> Expr``: how pictures write it (:mod:`graphc.ops.notation`);
+  pictures derive the formulas of its derivative terms from the rules themselves;
+* ``flags`` (see :data:`FLAGS`) for rewrite rules and the numba backend, and the public builder
+  ``function`` (``gc.exp``) with its ``api`` name, numpy's.
 
-A variadic op (``arity=None``) gives a single VJP rule, called with ``_operand=i``.
-
-Rules build graph nodes with the public builder API, never arrays, so derived graphs can be
-differentiated again. Backends keep their own lowering tables, keyed by the op name.
+Rules build graph nodes with the public builder functions, never arrays, so derived graphs can be
+differentiated again. They reach those functions through :data:`api`, resolved when a rule runs:
+the modules that declare ops never import the builder that is built from them. Backends keep
+their own lowering tables for the ops they lower specially, keyed by the op name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..context import current_provenance, current_scope, user_location, where
-from ..errors import DTypeError, GraphError, GraphTypeError, ShapeError
+from ..errors import BackendError, DTypeError, GraphError, GraphTypeError, ShapeError
 from ..ir import Meta, Node
 
 Rule = Callable[..., "Node | None"]
 
+FLAGS = {
+    "commutative": "op(a, b) == op(b, a): rewrite patterns try both operand orders",
+    "transcendental": "costs about a libm call per element (the numba backend's estimate of a loop's work)",
+    "nonnegative": "the result is >= 0 (or NaN) wherever it is defined: rewrites such as exp(log(x)) -> x",
+}
+CATEGORIES = ("source", "elementwise", "reduction", "structural", "linalg", "call", "other")
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class Primitive:
+    """Everything about one op (see the module docstring)."""
+
     name: str
     infer: Callable
     vjp: tuple[Rule | None, ...] | None
@@ -38,6 +60,15 @@ class Primitive:
     category: str
     doc: str = ""
     jvp_joint: Callable | None = None  # rule(tangents, out, *inputs, **attrs) for all operands at once
+    impl: Callable | None = None
+    scalar: Callable | None = None
+    numba: Callable | None = None
+    formula: Callable | None = None
+    flags: frozenset[str] = frozenset()
+    function: Callable | None = None
+    api: str | None = None
+    builtin: bool = True
+    version: str = ""  # digest of the code of scalar/numba (user ops: part of the kernel cache key)
 
     def vjp_rule(self, i: int) -> Rule | None:
         rules = self.vjp or ()
@@ -47,29 +78,41 @@ class Primitive:
         rules = self.jvp or ()
         return rules[min(i, len(rules) - 1)] if rules else None
 
+    def __call__(self, *operands, **kwargs) -> Node:
+        """Build a node of this op, as its builder function does (``gc.exp(x)``)."""
+        if self.function is None:
+            raise GraphTypeError(f"op {self.name!r} has no builder function")
+        return self.function(*operands, **kwargs)
+
+    @property
+    def commutative(self) -> bool:
+        return "commutative" in self.flags
+
+    @property
+    def differentiable(self) -> bool:
+        return bool(self.vjp or self.jvp or self.jvp_joint)
+
+    def __repr__(self) -> str:
+        return f"<Primitive {self.name} ({self.category})>"
+
 
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def defop(
-    name: str,
-    infer: Callable,
-    vjp: Sequence[Rule | None] | None = None,
-    jvp: Sequence[Rule | None] | None = None,
-    arity: int | None = 1,
-    category: str = "other",
-    doc: str = "",
-    jvp_joint: Callable | None = None,
-) -> Primitive:
-    """Declare a primitive. ``vjp=None`` / ``jvp=None`` means the op has a zero derivative
-    (or none: integer and boolean results); a variadic op gives one rule used for every input."""
-    if name in PRIMITIVES:
-        raise GraphError(f"primitive {name!r} is declared twice")
-    prim = Primitive(
-        name, infer, tuple(vjp) if vjp else None, tuple(jvp) if jvp else None, arity, category, doc,
-        jvp_joint,
-    )
-    PRIMITIVES[name] = prim
+def register(prim: Primitive, replace: bool = False) -> Primitive:
+    """Add a declared primitive to the registry (:func:`graphc.ops.declare.defop` calls this)."""
+    old = PRIMITIVES.get(prim.name)
+    if old is not None and (old.builtin or not replace):
+        from ..errors import DeclarationError
+
+        if old.builtin and not prim.builtin:
+            raise DeclarationError(f"op name {prim.name!r} is graphc's own op; choose another name "
+                                   f"(a prefix such as 'mylib.{prim.name}' keeps names apart)")
+        raise DeclarationError(f"op {prim.name!r} is declared twice (pass replace=True to declare it again, "
+                               "e.g. when a notebook cell runs a second time)")
+    PRIMITIVES[prim.name] = prim
+    if prim.api and prim.function is not None and prim.builtin:
+        api.register(prim.function, prim.api)
     return prim
 
 
@@ -78,6 +121,37 @@ def primitive(name: str) -> Primitive:
         return PRIMITIVES[name]
     except KeyError:
         raise GraphError(f"unknown op {name!r}; known ops: {', '.join(sorted(PRIMITIVES))}") from None
+
+
+class _Api:
+    """graphc's public builder functions by name (``api.exp``, ``api.matmul``, ``api.expand_dims``):
+    the primitives' own and the builder's composites. Derivative rules call them through this
+    namespace, resolved when the rule runs, so declaring an op never imports the builder."""
+
+    def __init__(self):
+        object.__setattr__(self, "_functions", {})
+
+    def register(self, fn: Callable, name: str | None = None) -> Callable:
+        self._functions[name or fn.__name__] = fn
+        return fn
+
+    def __getattr__(self, name: str) -> Callable:
+        try:
+            return self._functions[name]
+        except KeyError:
+            raise AttributeError(f"graphc has no builder function {name!r}") from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError("register builder functions with api.register(fn)")
+
+    def names(self) -> list[str]:
+        return sorted(self._functions)
+
+    def items(self):
+        return dict(self._functions).items()
+
+
+api = _Api()
 
 
 def current_meta(name: str | None = None) -> Meta:
@@ -94,7 +168,7 @@ def current_meta(name: str | None = None) -> Meta:
     return Meta(name=name, scope=current_scope(), location=user_location())
 
 
-def bind(op: str, inputs: Sequence[Node], attrs: dict | None = None, *, name=None, value=None,
+def bind(op: str, inputs, attrs: dict | None = None, *, name=None, value=None,
          meta: Meta | None = None) -> Node:
     """Build a node of primitive ``op``, inferring (and so checking) its shape and dtype."""
     prim = primitive(op)
@@ -108,18 +182,74 @@ def bind(op: str, inputs: Sequence[Node], attrs: dict | None = None, *, name=Non
     if prim.arity is not None and len(inputs) != prim.arity:
         raise GraphError(f"{op}: expects {prim.arity} operand(s), got {len(inputs)}{where(meta)}")
     try:
-        shape, dtype = prim.infer(*inputs, **attrs)
+        inferred = prim.infer(*inputs, **attrs)
     except (ShapeError, DTypeError) as exc:
         raise type(exc)(f"{op}: {exc}{where(meta)}") from None
     except TypeError as exc:  # an attribute missing or unexpected: only reachable from files / raw IR
+        if not prim.builtin:
+            raise GraphTypeError(f"{op}: its shape rule failed: {exc}{where(meta)}") from None
         raise GraphError(f"{op}: bad attributes {sorted(attrs)}: {exc}{where(meta)}") from None
+    shape, dtype = _checked_type(prim, inferred, meta)
     return Node(op, inputs, attrs, shape, dtype, meta, value=value)
 
 
-def check_rule_result(built: Node, like: Node, rule: str) -> None:
+def _checked_type(prim: Primitive, inferred, meta) -> tuple[tuple[int, ...], np.dtype]:
+    if prim.builtin:
+        return inferred
+    from ..dtypes import as_dtype
+    from ..errors import DeclarationError
+
+    ok = isinstance(inferred, tuple) and len(inferred) == 2 and isinstance(inferred[0], (tuple, list)) \
+        and all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in inferred[0])
+    if ok:
+        try:
+            return tuple(int(d) for d in inferred[0]), as_dtype(inferred[1])
+        except DTypeError:
+            ok = False
+    raise DeclarationError(f"the shape rule of op {prim.name!r} returned {inferred!r}{where(meta)}; it must "
+                           "return (shape, dtype): a tuple of non-negative ints and a dtype graphc supports")
+
+
+def check_rule_result(built: Node, like: Node, rule: str, prim: Primitive | None = None) -> None:
     """A derivative rule must build a value of exactly the type of the one it stands for."""
     if built.shape != like.shape or built.dtype != like.dtype:
+        if prim is not None and not prim.builtin:
+            from ..errors import DeclarationError
+
+            raise DeclarationError(
+                f"the {rule} rule of op {prim.name!r} built {built.type_string} for a value of type "
+                f"{like.type_string}: a rule must return a node of its operand's shape and dtype")
         raise GraphError(
             f"internal error: the {rule} rule built {built.type_string} for a value of type "
             f"{like.type_string}"
         )
+
+
+def evaluate(node: Node, values) -> np.ndarray:
+    """``node``'s value from its operands' values, by its op's numpy implementation: what the
+    reference backend runs. The result must have the node's shape and dtype (a user op whose
+    ``impl`` returns something else is refused by name)."""
+    value = apply_impl(node, values)
+    if value.shape != node.shape:
+        raise BackendError(
+            f"the numpy implementation of op {node.op!r} returned an array of shape {value.shape} for a "
+            f"node of type {node.type_string}")
+    return value
+
+
+def apply_impl(node: Node, values) -> np.ndarray:
+    """The op's numpy implementation applied to ``values`` with ``node``'s attributes, as an array
+    of ``node``'s dtype. The values may be smaller than the node's operands where numpy
+    broadcasts (constant folding evaluates an elementwise op on the constants under broadcasts)."""
+    prim = PRIMITIVES[node.op]
+    if prim.impl is None:
+        raise BackendError(f"op {node.op!r} has no numpy implementation (impl=)")
+    value = prim.impl(*values, **node.attrs)
+    if type(value) is np.ndarray and value.dtype == node.dtype:
+        return value
+    arr = np.asarray(value)
+    if arr.dtype != node.dtype and not prim.builtin:
+        raise BackendError(
+            f"the numpy implementation of op {node.op!r} returned an array of dtype {arr.dtype} for a "
+            f"node of type {node.type_string}")
+    return arr if arr.dtype == node.dtype else arr.astype(node.dtype)

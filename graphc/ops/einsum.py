@@ -6,9 +6,14 @@ subscripts; indices that only operand i carries (summed inside it) are broadcast
 
 from __future__ import annotations
 
-from .. import builder as gc
-from ..errors import ShapeError
-from .core import bind, defop
+import numpy as np
+
+from ..errors import GraphTypeError, ShapeError
+from .core import api as gc
+from .core import bind
+from .declare import defop
+from .notation import apply
+from .promotion import promote
 from .shapes import same_dtype
 
 
@@ -82,4 +87,15 @@ def _einsum_jvp(tangents, out, *xs, subscripts):
     return total
 
 
-defop("einsum", _infer_einsum, vjp=[_einsum_vjp], jvp_joint=_einsum_jvp, arity=None, category="linalg")
+def einsum(subscripts: str, *operands, name=None):
+    """``np.einsum`` with explicit output subscripts (``"ij,jk->ik"``)."""
+    if not isinstance(subscripts, str):
+        raise GraphTypeError(f"einsum subscripts must be a string, got {subscripts!r}")
+    operands = promote(*operands)
+    return bind("einsum", operands, {"subscripts": subscripts.replace(" ", "")}, name=name)
+
+
+defop("einsum", _infer_einsum, arity=None, category="linalg", api="einsum", function=einsum,
+      vjp=[_einsum_vjp], jvp_joint=_einsum_jvp,
+      impl=lambda *xs, subscripts: np.einsum(subscripts, *xs),
+      formula=lambda node, *args: apply(f"einsum[{node.attrs['subscripts']}]", *args), _builtin=True)

@@ -1,74 +1,115 @@
 """Elementwise primitives: unary and binary math, comparisons, ``where``, ``cast``,
-``stop_gradient``.
+``stop_gradient``; one row of a table each.
 
-Each differentiable elementwise op gives one *linear map* per operand,
-``lin(g, out, *operands) = g · ∂out/∂operand`` (elementwise). Because the Jacobian is diagonal the
-same map is the VJP (followed by ``unbroadcast`` to the operand's shape) and the JVP (the tangent
-pass broadcasts to the output's shape), so each derivative is written exactly once.
+A row is the op's whole meaning (see :func:`graphc.ops.declare.defop`): its numpy name, its
+*derivative* ``g · ∂out/∂operand`` per operand (the Jacobian is diagonal, so the same map is the
+VJP, summed back to the operand's shape, and the JVP), the numpy implementation, the scalar
+function the numba backend calls in its fused loops (only ops with syntax of their own, such as
+``+``, have a lowering in the backend), the formula pictures show, the dtypes it takes and flags
+for rewrites. The builder function (``gc.exp``) is generated from the row.
 """
 
 from __future__ import annotations
 
+import math
+import operator
+
 import numpy as np
 
-from .. import builder as gc
-from ..dtypes import is_float
+from ..dtypes import SHORT_NAMES, as_dtype, is_float
 from ..errors import DTypeError
-from .core import defop
+from .core import api as gc
+from .core import bind
+from .declare import defop
+from .notation import COMPARE, POSTFIX, SUM, Expr, call, div, infix, mul, prefix, superscript
+from .promotion import as_node, cast, promote
 from .rules import unbroadcast
-from .shapes import broadcast_shapes, require_float, same_dtype
+from .shapes import broadcast_shapes, same_dtype
 
 
-def _elementwise(name, lins, *, arity, float_only=True, result_dtype=None, doc=""):
-    """Declare an elementwise op from its per-operand linear maps (None: zero derivative)."""
-
-    def infer(*xs):
-        dtype = same_dtype(*xs)
-        if float_only:
-            require_float(dtype)
-        return broadcast_shapes(*xs), np.dtype(result_dtype) if result_dtype else dtype
-
-    vjps, jvps = [], []
-    for i, lin in enumerate(lins):
-        if lin is None:
-            vjps.append(None)
-            jvps.append(None)
-            continue
-        vjps.append(lambda g, out, *xs, _lin=lin, _i=i: unbroadcast(_lin(g, out, *xs), xs[_i].shape))
-        jvps.append(lambda t, out, *xs, _lin=lin: _lin(t, out, *xs))
-    any_rule = any(lin is not None for lin in lins)
-    defop(
-        name,
-        infer,
-        vjp=vjps if any_rule else None,
-        jvp=jvps if any_rule else None,
-        arity=arity,
-        category="elementwise",
-        doc=doc,
-    )
+def _sigmoid(x):
+    """1 / (1 + e^-x) without overflow: e^-|x| never overflows, and e / (1 + e) keeps full
+    relative precision for negative x (scipy.special.expit's accuracy; importing scipy.special
+    took 130 ms of every process's first compile)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-# --- unary --------------------------------------------------------------------------------------
-# name            g · d out / d x                                        float only
-UNARY = {
-    "neg":      (lambda g, out, x: -g,                                    False),
-    "exp":      (lambda g, out, x: g * out,                               True),
-    "log":      (lambda g, out, x: g / x,                                 True),
-    "log1p":    (lambda g, out, x: g / (x + 1.0),                         True),
-    "expm1":    (lambda g, out, x: g * (out + 1.0),                       True),
-    "sqrt":     (lambda g, out, x: g * 0.5 / out,                         True),
-    "tanh":     (lambda g, out, x: g * (1.0 - out * out),                 True),
-    "sigmoid":  (lambda g, out, x: g * (out * (1.0 - out)),               True),
-    "sin":      (lambda g, out, x: g * gc.cos(x),                         True),
-    "cos":      (lambda g, out, x: -(g * gc.sin(x)),                      True),
-    "abs":      (lambda g, out, x: g * gc.sign(x),                        False),
-    "sign":     (None,                                                    False),
-}
-for _name, (_lin, _float_only) in UNARY.items():
-    _elementwise(_name, [_lin], arity=1, float_only=_float_only)
+def _sigmoid_scalar(x):
+    return 1.0 / (1.0 + math.exp(-x))
 
 
-# --- binary -------------------------------------------------------------------------------------
+def _sign_scalar(x):
+    return (x > 0) - (x < 0) if x == x else x
+
+
+def _maximum_scalar(x, y):  # numpy's: NaN wins
+    return x if (x > y or x != x) else y
+
+
+def _minimum_scalar(x, y):
+    return x if (x < y or x != x) else y
+
+
+def _mul_formula(node, a, b):
+    if node.inputs[0] is node.inputs[1]:
+        return Expr(f"{a.at(POSTFIX + 1)}²", POSTFIX)
+    return mul(a, b)
+
+
+def _pow_formula(node, a, b):
+    exponent = node.inputs[1]
+    if exponent.op == "constant" and exponent.value.ndim == 0 and float(exponent.value).is_integer():
+        return Expr(f"{a.at(POSTFIX + 1)}{superscript(int(exponent.value))}", POSTFIX)
+    return Expr(f"{a.at(POSTFIX + 1)}^{b.at(POSTFIX + 1)}", POSTFIX)
+
+
+def _compare(symbol):
+    return lambda node, a, b: Expr(f"{a.at(COMPARE + 1)} {symbol} {b.at(COMPARE + 1)}", COMPARE)
+
+
+def unary(name, derivative, impl, scalar, formula, *, api=None, dtypes="float", flags=(), doc=""):
+    return defop(name, derivative=[derivative] if derivative else None, elementwise=True, arity=1,
+                 impl=impl, scalar=scalar, formula=formula, dtypes=dtypes, flags=flags, doc=doc,
+                 api=api or name, _builtin=True)
+
+
+def binary(name, derivatives, impl, scalar, formula, *, api, dtypes="number", result_dtype=None,
+           flags=(), doc=""):
+    return defop(name, derivative=list(derivatives) if any(derivatives) else None, elementwise=True,
+                 arity=2, impl=impl, scalar=scalar, formula=formula, dtypes=dtypes,
+                 result_dtype=result_dtype, flags=flags, doc=doc, api=api, _builtin=True)
+
+
+T = ("transcendental",)
+
+# --- unary ---------------------------------------------------------------------------------------
+# name       g · d out / d x                        numpy        scalar          formula
+unary("neg",     lambda g, out, x: -g,              np.negative, operator.neg,   prefix("−"),
+      api="negative", dtypes="number", doc="Elementwise ``-x`` (not of booleans, as in numpy).")
+unary("exp",     lambda g, out, x: g * out,         np.exp,      math.exp,       call("exp"),
+      flags=T + ("nonnegative",))
+unary("log",     lambda g, out, x: g / x,           np.log,      math.log,       call("ln"), flags=T)
+unary("log1p",   lambda g, out, x: g / (x + 1.0),   np.log1p,    math.log1p,
+      lambda node, a: Expr(f"ln(1 + {a.text})", POSTFIX), flags=T)
+unary("expm1",   lambda g, out, x: g * (out + 1.0), np.expm1,    math.expm1,
+      lambda node, a: Expr(f"exp({a.text}) − 1", SUM), flags=T)
+unary("sqrt",    lambda g, out, x: g * 0.5 / out,   np.sqrt,     math.sqrt,
+      lambda node, a: Expr(f"√{a.at(POSTFIX)}", POSTFIX), flags=("nonnegative",))
+unary("tanh",    lambda g, out, x: g * (1.0 - out * out), np.tanh, math.tanh,   call("tanh"), flags=T)
+unary("sigmoid", lambda g, out, x: g * (out * (1.0 - out)), _sigmoid, _sigmoid_scalar, call("σ"),
+      flags=T + ("nonnegative",),
+      doc="The logistic function 1 / (1 + exp(-x)), computed without overflow.")
+unary("sin",     lambda g, out, x: g * gc.cos(x),   np.sin,      math.sin,       call("sin"), flags=T)
+unary("cos",     lambda g, out, x: -(g * gc.sin(x)), np.cos,     math.cos,       call("cos"), flags=T)
+unary("abs",     lambda g, out, x: g * gc.sign(x),  np.abs,      abs,
+      lambda node, a: Expr(f"|{a.text}|"), dtypes="any", flags=("nonnegative",),
+      doc="Elementwise ``|x|`` (its derivative at 0 is taken as 0, like JAX).")
+unary("sign",    None,                              np.sign,     _sign_scalar,   call("sign"),
+      dtypes="number", doc="Elementwise sign; its derivative is zero.")
+
+
+# --- binary --------------------------------------------------------------------------------------
 def _max_mask(x, y, out):
     """1 where x wins, 0.5 at ties, 0 elsewhere (JAX's convention: split the gradient evenly)."""
     return gc.where(gc.equal(x, y), 0.5, gc.where(gc.equal(out, x), 1.0, 0.0))
@@ -78,60 +119,83 @@ def _pow_log(x):
     return gc.where(gc.equal(x, 0), 0.0, gc.log(gc.where(gc.equal(x, 0), 1.0, x)))
 
 
-BINARY = {
-    # name        g · d out / d x                              g · d out / d y                  float only
-    "add":      (lambda g, o, x, y: g,                       lambda g, o, x, y: g,              False),
-    "sub":      (lambda g, o, x, y: g,                       lambda g, o, x, y: -g,             False),
-    "mul":      (lambda g, o, x, y: g * y,                   lambda g, o, x, y: g * x,          False),
-    "div":      (lambda g, o, x, y: g / y,                   lambda g, o, x, y: -(g * o) / y,   True),
-    "pow":      (lambda g, o, x, y: g * (y * x ** (y - 1.0)),
-                 lambda g, o, x, y: g * (_pow_log(x) * o),                                      False),
-    "maximum":  (lambda g, o, x, y: g * _max_mask(x, y, o),
-                 lambda g, o, x, y: g * _max_mask(y, x, o),                                     False),
-    "minimum":  (lambda g, o, x, y: g * _max_mask(x, y, o),
-                 lambda g, o, x, y: g * _max_mask(y, x, o),                                     False),
-}
-for _name, (_dx, _dy, _float_only) in BINARY.items():
-    _elementwise(_name, [_dx, _dy], arity=2, float_only=_float_only)
+C = ("commutative",)
 
-for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
-    _elementwise(_name, [None, None], arity=2, float_only=False, result_dtype=bool)
+# name        (g · d out / d x,                     g · d out / d y)                  numpy
+binary("add", (lambda g, o, x, y: g,                lambda g, o, x, y: g),            np.add,
+       operator.add, infix("+", SUM, associative=True), api="add", dtypes="any", flags=C)
+binary("sub", (lambda g, o, x, y: g,                lambda g, o, x, y: -g),           np.subtract,
+       operator.sub, infix("−", SUM), api="subtract")
+binary("mul", (lambda g, o, x, y: g * y,            lambda g, o, x, y: g * x),        np.multiply,
+       operator.mul, _mul_formula, api="multiply", dtypes="any", flags=C)
+binary("div", (lambda g, o, x, y: g / y,            lambda g, o, x, y: -(g * o) / y), np.divide,
+       operator.truediv, lambda node, a, b: div(a, b), api="divide", dtypes="float",
+       doc="True division ``x / y`` (integers give float64).")
+binary("pow", (lambda g, o, x, y: g * (y * x ** (y - 1.0)),
+               lambda g, o, x, y: g * (_pow_log(x) * o)),                             np.power,
+       operator.pow, _pow_formula, api="power", flags=T,
+       doc="``x ** y``; the derivative in y uses log(x) and is 0 where x == 0.")
+binary("maximum", (lambda g, o, x, y: g * _max_mask(x, y, o),
+                   lambda g, o, x, y: g * _max_mask(y, x, o)),                        np.maximum,
+       _maximum_scalar, call("max"), api="maximum", dtypes="any", flags=C,
+       doc="Elementwise maximum; at ties the gradient is split evenly.")
+binary("minimum", (lambda g, o, x, y: g * _max_mask(x, y, o),
+                   lambda g, o, x, y: g * _max_mask(y, x, o)),                        np.minimum,
+       _minimum_scalar, call("min"), api="minimum", dtypes="any", flags=C,
+       doc="Elementwise minimum; at ties the gradient is split evenly.")
+
+# comparisons: boolean results, no derivative
+for _name, _api, _np, _py, _symbol, _flags in (
+        ("lt", "less", np.less, operator.lt, "<", ()),
+        ("le", "less_equal", np.less_equal, operator.le, "≤", ()),
+        ("gt", "greater", np.greater, operator.gt, ">", ()),
+        ("ge", "greater_equal", np.greater_equal, operator.ge, "≥", ()),
+        ("eq", "equal", np.equal, operator.eq, "=", C),
+        ("ne", "not_equal", np.not_equal, operator.ne, "≠", C)):
+    binary(_name, (None, None), _np, _py, _compare(_symbol), api=_api, dtypes="any", result_dtype=bool,
+           flags=_flags, doc=f"Elementwise ``np.{_api}`` (a boolean result).")
 
 
-# --- where, cast, stop_gradient -----------------------------------------------------------------
+# --- where, cast, stop_gradient ------------------------------------------------------------------
 def _infer_where(cond, x, y):
     if cond.dtype != np.dtype(bool):
         raise DTypeError(f"condition must be bool, got {cond.dtype}")
     return broadcast_shapes(cond, x, y), same_dtype(x, y)
 
 
-defop(
-    "where",
-    _infer_where,
-    vjp=[
-        None,
-        lambda g, out, c, x, y: unbroadcast(gc.where(c, g, 0.0), x.shape),
-        lambda g, out, c, x, y: unbroadcast(gc.where(c, 0.0, g), y.shape),
-    ],
-    jvp=[None, lambda t, out, c, x, y: gc.where(c, t, 0.0), lambda t, out, c, x, y: gc.where(c, 0.0, t)],
-    arity=3,
-    category="elementwise",
-)
+def where(condition, x, y, name=None):
+    """``np.where(condition, x, y)`` with broadcasting; the gradient flows to the chosen branch."""
+    condition = as_node(condition)
+    if condition.dtype != np.dtype(bool):
+        condition = gc.not_equal(condition, 0)
+    x, y = promote(x, y)
+    return bind("where", [condition, x, y], name=name)
+
+
+defop("where", _infer_where, arity=3, category="elementwise", api="where", function=where,
+      vjp=[None,
+           lambda g, out, c, x, y: unbroadcast(gc.where(c, g, 0.0), x.shape),
+           lambda g, out, c, x, y: unbroadcast(gc.where(c, 0.0, g), y.shape)],
+      jvp=[None, lambda t, out, c, x, y: gc.where(c, t, 0.0), lambda t, out, c, x, y: gc.where(c, 0.0, t)],
+      impl=np.where, scalar=lambda c, x, y: x if c else y, formula=call("where"), _builtin=True)
 
 
 def _infer_cast(x, dtype):
-    from ..dtypes import as_dtype
-
     return x.shape, as_dtype(dtype)
 
 
-defop(
-    "cast",
-    _infer_cast,
-    vjp=[lambda g, out, x, dtype: gc.cast(g, x.dtype) if is_float(x.dtype) else None],
-    jvp=[lambda t, out, x, dtype: gc.cast(t, out.dtype) if is_float(out.dtype) else None],
-    category="elementwise",
-)
+defop("cast", _infer_cast, arity=1, category="elementwise", api="cast", function=cast,
+      vjp=[lambda g, out, x, dtype: gc.cast(g, x.dtype) if is_float(x.dtype) else None],
+      jvp=[lambda t, out, x, dtype: gc.cast(t, out.dtype) if is_float(out.dtype) else None],
+      impl=lambda x, dtype: np.asarray(x).astype(dtype),
+      formula=lambda node, a: call(SHORT_NAMES.get(node.dtype, str(node.dtype)))(node, a), _builtin=True)
 
-defop("stop_gradient", lambda x: (x.shape, x.dtype), category="elementwise",
-      doc="identity with a zero derivative")
+
+def stop_gradient(x, name=None):
+    """The identity whose derivative is zero: what passes through is treated as a constant."""
+    return bind("stop_gradient", [as_node(x)], name=name)
+
+
+defop("stop_gradient", lambda x: (x.shape, x.dtype), arity=1, category="elementwise", api="stop_gradient",
+      function=stop_gradient, impl=lambda x: x, scalar=lambda x: x, formula=call("sg"),
+      doc="identity with a zero derivative", _builtin=True)

@@ -1,14 +1,32 @@
-"""Linear algebra primitives. ``matmul`` follows numpy exactly (1-d operands are promoted and the
-added axis removed; batch axes broadcast)."""
+"""Linear algebra primitives, each with its builder function (numpy's name and conventions, as
+``gc.linalg.inv`` for ``np.linalg.inv``). ``matmul`` follows numpy exactly (1-d operands are
+promoted and the added axis removed; batch axes broadcast). Multi-valued results (eigh, svd,
+slogdet) are *packed* into one array that the builder function slices apart, so the IR keeps one
+value per node; their rules unpack the cotangent the same way.
+"""
 
 from __future__ import annotations
 
-from .. import builder as gc
-from .. import linalg as la
-from ..errors import ShapeError
-from .core import defop
+import numpy as np
+
+from ..dtypes import float_of
+from ..errors import GraphError, ShapeError
+from .core import api as gc
+from .core import bind
+from .declare import defop
+from .notation import ATOM, POSTFIX, Expr, call, juxtapose
+from .promotion import as_node, cast, promote
 from .rules import unbroadcast
-from .shapes import broadcast_shape_tuples, require_float, same_dtype
+from .shapes import broadcast_shape_tuples, normalize_axis, require_float, same_dtype
+
+
+def _float_node(x):
+    x = as_node(x)
+    return cast(x, float_of(x.dtype))
+
+
+def _inverse(a):
+    return Expr(f"{a.at(POSTFIX)}⁻¹", POSTFIX)
 
 
 def _infer_matmul(a, b):
@@ -56,20 +74,26 @@ def _matmul_vjp_b(g, out, a, b):
     return unbroadcast(gc.matmul(gc.matrix_transpose(a), g), b.shape)  # B̄ = Aᵀ Ḡ
 
 
-defop(
-    "matmul",
-    _infer_matmul,
-    vjp=[_matmul_vjp_a, _matmul_vjp_b],
-    jvp=[lambda t, out, a, b: gc.matmul(t, b), lambda t, out, a, b: gc.matmul(a, t)],
-    arity=2,
-    category="linalg",
-)
+def matmul(a, b, name=None):
+    """``a @ b`` with numpy's rules (1-d operands, broadcast batch dimensions)."""
+    a, b = promote(a, b)
+    return bind("matmul", [a, b], name=name)
+
+
+def _matmul_formula(node, a, b):
+    if node.inputs[0].ndim == 1 and node.inputs[1].ndim == 1:
+        return Expr(f"⟨{a.text}, {b.text}⟩", ATOM)
+    return juxtapose(a, b)
+
+
+defop("matmul", _infer_matmul, arity=2, category="linalg", api="matmul", function=matmul,
+      vjp=[_matmul_vjp_a, _matmul_vjp_b],
+      jvp=[lambda t, out, a, b: gc.matmul(t, b), lambda t, out, a, b: gc.matmul(a, t)],
+      impl=np.matmul, formula=_matmul_formula, _builtin=True)
 
 
 # ----------------------------------------------------------------------------------------------
-# Matrix calculus. Shapes are (..., m, n): leading axes are a batch. Multi-valued results (eigh,
-# svd, slogdet) are *packed* into one array that the builder slices apart, so the IR keeps one
-# value per node; their rules unpack the cotangent the same way.
+# Matrix calculus. Shapes are (..., m, n): leading axes are a batch.
 
 
 def _square(a, what):
@@ -83,8 +107,6 @@ def _float_only(a):
 
 
 def _eye(n, dtype):
-    import numpy as np
-
     return gc.constant(np.eye(n, dtype=dtype))
 
 
@@ -116,14 +138,48 @@ def _infer_embed(g, shape, offset):
     return g.shape[:-1] + (m, n), g.dtype
 
 
-defop("diagonal", _infer_diagonal,
-      vjp=[lambda g, out, x, offset: la.embed_diagonal(g, x.shape[-2:], offset)],
-      jvp=[lambda t, out, x, offset: la.diagonal(t, offset, -2, -1)],
-      category="linalg", doc="the offset diagonal of the last two axes")
-defop("embed_diagonal", _infer_embed,
-      vjp=[lambda g, out, x, shape, offset: la.diagonal(g, offset, -2, -1)],
-      jvp=[lambda t, out, x, shape, offset: la.embed_diagonal(t, shape, offset)],
-      category="linalg", doc="zeros of (..., m, n) with the operand on the offset diagonal")
+def _move_to_end(x, axis1: int, axis2: int):
+    a1, a2 = normalize_axis(axis1, x.ndim), normalize_axis(axis2, x.ndim)
+    if a1 == a2:
+        raise ShapeError(f"axis1 and axis2 cannot be the same ({axis1}, {axis2})")
+    rest = [i for i in range(x.ndim) if i not in (a1, a2)]
+    return gc.transpose(x, tuple(rest) + (a1, a2))
+
+
+def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1, name=None):
+    """``np.diagonal``: the diagonal of axes (axis1, axis2), appended as the last axis."""
+    x = as_node(x)
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal needs at least 2 dimensions, got {x.type_string}")
+    return bind("diagonal", [_move_to_end(x, axis1, axis2)], {"offset": int(offset)}, name=name)
+
+
+def embed_diagonal(v, shape, offset: int = 0, name=None):
+    """A (..., m, n) matrix of zeros with ``v`` on its offset diagonal (the adjoint of diagonal)."""
+    v = as_node(v)
+    return bind("embed_diagonal", [v], {"shape": tuple(int(d) for d in shape), "offset": int(offset)},
+                name=name)
+
+
+def _embed_impl(v, shape, offset):
+    m, n = shape
+    out = np.zeros(v.shape[:-1] + (m, n), dtype=v.dtype)
+    i = np.arange(v.shape[-1])
+    out[..., i + max(0, -offset), i + max(0, offset)] = v
+    return out
+
+
+defop("diagonal", _infer_diagonal, arity=1, category="linalg", api="diagonal", function=diagonal,
+      vjp=[lambda g, out, x, offset: gc.embed_diagonal(g, x.shape[-2:], offset)],
+      jvp=[lambda t, out, x, offset: gc.diagonal(t, offset, -2, -1)],
+      impl=lambda x, offset: np.diagonal(x, offset, axis1=-2, axis2=-1), formula=call("diagonal"),
+      doc="the offset diagonal of the last two axes", _builtin=True)
+defop("embed_diagonal", _infer_embed, arity=1, category="linalg", api="embed_diagonal",
+      function=embed_diagonal,
+      vjp=[lambda g, out, x, shape, offset: gc.diagonal(g, offset, -2, -1)],
+      jvp=[lambda t, out, x, shape, offset: gc.embed_diagonal(t, shape, offset)],
+      impl=_embed_impl, formula=call("diag"),
+      doc="zeros of (..., m, n) with the operand on the offset diagonal", _builtin=True)
 
 
 # --- symmetrize ---------------------------------------------------------------------------------
@@ -136,18 +192,26 @@ def _infer_symmetrize(a):
 def _symmetrize_vjp(g, out, a):
     """A's lower triangle appears twice in the result (at (i, j) and (j, i)), its diagonal once
     and its upper triangle not at all: Ā = (Ḡ + Ḡᵀ) ⊙ M, M = 1 below the diagonal, ½ on it, 0 above."""
-    import numpy as np
-
     n = a.shape[-1]
     mask = np.tril(np.ones((n, n), a.dtype), -1) + np.eye(n, dtype=a.dtype) * 0.5
     return (g + _mT(g)) * gc.constant(mask)
 
 
-defop("symmetrize", _infer_symmetrize,
+def symmetrize(a, name=None):
+    """The symmetric matrix whose lower triangle (diagonal included) is ``a``'s: ``a``'s upper
+    triangle is never read, as in ``np.linalg.eigh`` and ``cholesky``. Declares a symmetric input:
+    products with it use BLAS's symmetric routines and ``symmetrize(a).T`` is the same node, so
+    the gradient of ``x @ symmetrize(a) @ x`` needs one product, not two. Derivatives are those
+    of the function of ``a`` this defines (the upper triangle's are zero)."""
+    return bind("symmetrize", [_float_node(a)], name=name)
+
+
+defop("symmetrize", _infer_symmetrize, arity=1, category="linalg", api="symmetrize", function=symmetrize,
       vjp=[_symmetrize_vjp],
-      jvp=[lambda t, out, a: la.symmetrize(t)],
-      category="linalg",
-      doc="the symmetric matrix with A's lower triangle (A's upper triangle is not read)")
+      jvp=[lambda t, out, a: gc.symmetrize(t)],
+      impl=lambda a: np.where(np.tri(a.shape[-1], dtype=bool), a, np.swapaxes(a, -1, -2)),
+      formula=call("sym"),
+      doc="the symmetric matrix with A's lower triangle (A's upper triangle is not read)", _builtin=True)
 
 
 # --- inv, solve ----------------------------------------------------------------------------------
@@ -157,10 +221,15 @@ def _infer_inv(a):
     return a.shape, a.dtype
 
 
-defop("inv", _infer_inv,
+def inv(a, name=None):
+    """``np.linalg.inv`` of (..., n, n)."""
+    return bind("inv", [_float_node(a)], name=name)
+
+
+defop("inv", _infer_inv, arity=1, category="linalg", api="inv", function=inv,
       vjp=[lambda g, out, a: -gc.matmul(_mT(out), gc.matmul(g, _mT(out)))],  # Ā = -A⁻ᵀ Ḡ A⁻ᵀ
       jvp=[lambda t, out, a: -gc.matmul(out, gc.matmul(t, out))],  # d(A⁻¹) = -A⁻¹ dA A⁻¹
-      category="linalg")
+      impl=np.linalg.inv, formula=lambda node, a: _inverse(a), _builtin=True)
 
 
 def _infer_solve(a, b):
@@ -178,24 +247,30 @@ def _infer_solve(a, b):
 
 
 def _solve_vjp_a(g, out, a, b):
-    gb = la.solve(_mT(a), g)
+    gb = gc.solve(_mT(a), g)
     if b.ndim == 1:
         return -(gc.expand_dims(gb, -1) * gc.expand_dims(out, -2))  # Ā = -b̄ xᵀ
     return unbroadcast(-gc.matmul(gb, _mT(out)), a.shape)
 
 
 def _solve_vjp_b(g, out, a, b):
-    return unbroadcast(la.solve(_mT(a), g), b.shape)  # b̄ = A⁻ᵀ ḡ
+    return unbroadcast(gc.solve(_mT(a), g), b.shape)  # b̄ = A⁻ᵀ ḡ
 
 
 def _solve_jvp_a(t, out, a, b):
-    return -la.solve(a, gc.matmul(t, out))  # dx = -A⁻¹ dA x
+    return -gc.solve(a, gc.matmul(t, out))  # dx = -A⁻¹ dA x
 
 
-defop("solve", _infer_solve,
+def solve(a, b, name=None):
+    """``np.linalg.solve`` (numpy >= 2 rules: a 1-d ``b`` is a single right-hand side)."""
+    a, b = promote(a, b, floating=True)
+    return bind("solve", [a, b], name=name)
+
+
+defop("solve", _infer_solve, arity=2, category="linalg", api="solve", function=solve,
       vjp=[_solve_vjp_a, _solve_vjp_b],
-      jvp=[_solve_jvp_a, lambda t, out, a, b: la.solve(a, t)],
-      arity=2, category="linalg")
+      jvp=[_solve_jvp_a, lambda t, out, a, b: gc.solve(a, t)],
+      impl=np.linalg.solve, formula=lambda node, a, b: juxtapose(_inverse(a), b), _builtin=True)
 
 
 # --- det, slogdet --------------------------------------------------------------------------------
@@ -210,19 +285,25 @@ def _inverse_transpose_times(a, scale):
     inv are an LU solve against the identity, so this costs and rounds as such a solve does, and
     the inverse is then one node that other rules share. Forward over reverse, the HVP of log|det|
     is then d(A⁻ᵀ) = -A⁻ᵀ dAᵀ A⁻ᵀ: two products with that inverse instead of two more solves."""
-    return _mT(la.inv(a)) * gc.expand_dims(gc.expand_dims(scale, -1), -1)
+    return _mT(gc.inv(a)) * gc.expand_dims(gc.expand_dims(scale, -1), -1)
 
 
 def _trace_solve(a, t):
     """tr(A⁻¹ dA) without forming A⁻¹."""
-    return la.trace(la.solve(a, t), axis1=-2, axis2=-1)
+    return gc.trace(gc.solve(a, t), axis1=-2, axis2=-1)
 
 
-defop("det", _infer_det,
+def det(a, name=None):
+    """``np.linalg.det``. Its derivative det(A)·A⁻ᵀ is computed with an LU solve."""
+    return bind("det", [_float_node(a)], name=name)
+
+
+defop("det", _infer_det, arity=1, category="linalg", api="det", function=det,
       vjp=[lambda g, out, a: _inverse_transpose_times(a, g * out)],  # Ā = ḡ det(A) A⁻ᵀ
       jvp=[lambda t, out, a: out * _trace_solve(a, t)],  # d det = det tr(A⁻¹ dA)
-      category="linalg",
-      doc="at singular A the rules divide by zero and give inf/nan (the cofactor form is not used)")
+      impl=np.linalg.det, formula=call("det"),
+      doc="at singular A the rules divide by zero and give inf/nan (the cofactor form is not used)",
+      _builtin=True)
 
 
 def _infer_slogdet(a):
@@ -236,10 +317,17 @@ def _slogdet_jvp(t, out, a):
     return gc.stack([gc.zeros_like(dlog), dlog], axis=-1)
 
 
-defop("slogdet", _infer_slogdet,
+def slogdet(a):
+    """``np.linalg.slogdet``: (sign, log|det|), from one packed node."""
+    packed = bind("slogdet", [_float_node(a)])
+    return packed[..., 0], packed[..., 1]
+
+
+defop("slogdet", _infer_slogdet, arity=1, category="linalg", api="slogdet", function=slogdet,
       vjp=[lambda g, out, a: _inverse_transpose_times(a, g[..., 1])],  # only log|det| varies
       jvp=[_slogdet_jvp],
-      category="linalg", doc="packed (..., 2): [sign, log|det|]")
+      impl=lambda a: np.stack(np.linalg.slogdet(a), axis=-1), formula=call("slogdet"),
+      doc="packed (..., 2): [sign, log|det|]", _builtin=True)
 
 
 # --- cholesky ------------------------------------------------------------------------------------
@@ -251,8 +339,6 @@ def _infer_cholesky(a):
 
 def _phi(x):
     """Lower triangle with the diagonal halved."""
-    import numpy as np
-
     n = x.shape[-1]
     return x * gc.constant((np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)).astype(x.dtype))
 
@@ -260,18 +346,25 @@ def _phi(x):
 def _cholesky_vjp(g, out, a):
     # Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), two triangular systems solved by LU
     inner = _phi(gc.matmul(_mT(out), g))
-    left = la.solve(_mT(out), inner)  # L⁻ᵀ Φ
-    return _sym(_mT(la.solve(_mT(out), _mT(left))))  # (L⁻ᵀ (L⁻ᵀ Φ)ᵀ)ᵀ = L⁻ᵀ Φ L⁻¹
+    left = gc.solve(_mT(out), inner)  # L⁻ᵀ Φ
+    return _sym(_mT(gc.solve(_mT(out), _mT(left))))  # (L⁻ᵀ (L⁻ᵀ Φ)ᵀ)ᵀ = L⁻ᵀ Φ L⁻¹
 
 
 def _cholesky_jvp(t, out, a):
     # dL = L Φ(L⁻¹ sym(dA) L⁻ᵀ)
-    y = la.solve(out, _sym(t))
-    return gc.matmul(out, _phi(_mT(la.solve(out, _mT(y)))))
+    y = gc.solve(out, _sym(t))
+    return gc.matmul(out, _phi(_mT(gc.solve(out, _mT(y)))))
 
 
-defop("cholesky", _infer_cholesky, vjp=[_cholesky_vjp], jvp=[_cholesky_jvp], category="linalg",
-      doc="lower factor L of A = L Lᵀ (reads the lower triangle; derivatives are for symmetric dA)")
+def cholesky(a, name=None):
+    """``np.linalg.cholesky``: the lower factor L with A = L Lᵀ (reads A's lower triangle)."""
+    return bind("cholesky", [_float_node(a)], name=name)
+
+
+defop("cholesky", _infer_cholesky, arity=1, category="linalg", api="cholesky", function=cholesky,
+      vjp=[_cholesky_vjp], jvp=[_cholesky_jvp], impl=np.linalg.cholesky, formula=call("chol"),
+      doc="lower factor L of A = L Lᵀ (reads the lower triangle; derivatives are for symmetric dA)",
+      _builtin=True)
 
 
 # --- eigh, eigvalsh ------------------------------------------------------------------------------
@@ -301,35 +394,58 @@ def _gap_inverse(w, square=False):
 def _eigh_vjp(g, out, a):
     w, v = out[..., 0, :], out[..., 1:, :]
     gw, gv = g[..., 0, :], g[..., 1:, :]
-    inner = la.embed_diagonal(gw, (a.shape[-1],) * 2, 0) + _gap_inverse(w) * gc.matmul(_mT(v), gv)
+    inner = gc.embed_diagonal(gw, (a.shape[-1],) * 2, 0) + _gap_inverse(w) * gc.matmul(_mT(v), gv)
     return _sym(gc.matmul(v, gc.matmul(inner, _mT(v))))
 
 
 def _eigh_jvp(t, out, a):
     w, v = out[..., 0, :], out[..., 1:, :]
     m = gc.matmul(_mT(v), gc.matmul(_sym(t), v))
-    dw = la.diagonal(m, 0, -2, -1)
+    dw = gc.diagonal(m, 0, -2, -1)
     dv = gc.matmul(v, _gap_inverse(w) * m)
     return gc.concatenate([gc.expand_dims(dw, -2), dv], axis=-2)
 
 
-defop("eigh", _infer_eigh, vjp=[_eigh_vjp], jvp=[_eigh_jvp], category="linalg",
+def eigh(a):
+    """``np.linalg.eigh``: (ascending eigenvalues w, eigenvectors V as columns) of symmetric A.
+
+    The derivative of V does not exist where eigenvalues repeat; there the rules give inf/nan.
+    """
+    packed = bind("eigh", [_float_node(a)])
+    return packed[..., 0, :], packed[..., 1:, :]
+
+
+def _eigh_impl(a):
+    w, v = np.linalg.eigh(a)
+    return np.concatenate([w[..., None, :], v], axis=-2)
+
+
+defop("eigh", _infer_eigh, arity=1, category="linalg", api="eigh", function=eigh,
+      vjp=[_eigh_vjp], jvp=[_eigh_jvp], impl=_eigh_impl, formula=call("eigh"),
       doc="packed (..., n+1, n): row 0 the ascending eigenvalues, rows 1.. the eigenvectors (columns); "
-          "eigenvector derivatives do not exist at repeated eigenvalues (the rules then give inf/nan)")
+          "eigenvector derivatives do not exist at repeated eigenvalues (the rules then give inf/nan)",
+      _builtin=True)
 
 
 def _eigvalsh_vjp(g, out, a):
-    v = la.eigh(a)[1]
+    v = gc.eigh(a)[1]
     return gc.matmul(v * gc.expand_dims(g, -2), _mT(v))  # Ā = V diag(w̄) Vᵀ
 
 
 def _eigvalsh_jvp(t, out, a):
-    v = la.eigh(a)[1]
-    return la.diagonal(gc.matmul(_mT(v), gc.matmul(_sym(t), v)), 0, -2, -1)
+    v = gc.eigh(a)[1]
+    return gc.diagonal(gc.matmul(_mT(v), gc.matmul(_sym(t), v)), 0, -2, -1)
 
 
-defop("eigvalsh", _infer_eigvalsh, vjp=[_eigvalsh_vjp], jvp=[_eigvalsh_jvp], category="linalg",
-      doc="ascending eigenvalues of a symmetric matrix")
+def eigvalsh(a, name=None):
+    """``np.linalg.eigvalsh``: ascending eigenvalues of symmetric A (differentiable also where
+    eigenvalues repeat only in symmetric functions of them)."""
+    return bind("eigvalsh", [_float_node(a)], name=name)
+
+
+defop("eigvalsh", _infer_eigvalsh, arity=1, category="linalg", api="eigvalsh", function=eigvalsh,
+      vjp=[_eigvalsh_vjp], jvp=[_eigvalsh_jvp], impl=np.linalg.eigvalsh, formula=call("λ"),
+      doc="ascending eigenvalues of a symmetric matrix", _builtin=True)
 
 
 # --- svd -----------------------------------------------------------------------------------------
@@ -354,7 +470,7 @@ def _svd_vjp(g, out, a):
     s_col = gc.expand_dims(s, -1)
     j = f * (gc.matmul(_mT(u), gu) - gc.matmul(_mT(gu), u))
     k = f * (gc.matmul(_mT(v), gv) - gc.matmul(_mT(gv), v))
-    core = j * s_row + la.embed_diagonal(gs, (s.shape[-1],) * 2, 0) + s_col * k
+    core = j * s_row + gc.embed_diagonal(gs, (s.shape[-1],) * 2, 0) + s_col * k
     grad = gc.matmul(u, gc.matmul(core, _mT(v)))
     if m > s.shape[-1]:  # (I - U Uᵀ) Ū S⁻¹ Vᵀ
         resid = gu - gc.matmul(u, gc.matmul(_mT(u), gu))
@@ -371,7 +487,7 @@ def _svd_jvp(t, out, a):
     s_row = gc.expand_dims(s, -2)
     s_col = gc.expand_dims(s, -1)
     ds_mat = gc.matmul(_mT(u), gc.matmul(t, v))
-    ds = la.diagonal(ds_mat, 0, -2, -1)
+    ds = gc.diagonal(ds_mat, 0, -2, -1)
     f = _gap_inverse(s, square=True)
     du = gc.matmul(u, f * (ds_mat * s_row + s_col * _mT(ds_mat)))
     dv = gc.matmul(v, f * (s_col * ds_mat + _mT(ds_mat) * s_row))
@@ -384,7 +500,36 @@ def _svd_jvp(t, out, a):
     return gc.concatenate([du, gc.expand_dims(ds, -2), dv], axis=-2)
 
 
-defop("svd", _infer_svd, vjp=[_svd_vjp], jvp=[_svd_jvp], category="linalg",
+def svd(a, full_matrices: bool = True, compute_uv: bool = True):
+    """``np.linalg.svd``: (U, s, Vh) or, with compute_uv=False, the singular values s.
+
+    graphc computes the thin SVD; ``full_matrices=True`` (numpy's default) is accepted for square
+    matrices, where full and thin coincide. For non-square ones the extra singular vectors are not
+    unique (and have no derivative), so pass ``full_matrices=False``.
+    """
+    a = _float_node(a)
+    if a.ndim < 2:
+        raise ShapeError(f"svd needs at least 2 dimensions, got {a.type_string}")
+    m, n = a.shape[-2:]
+    if compute_uv and full_matrices and m != n:
+        raise GraphError(
+            f"svd of a non-square {a.type_string} with full_matrices=True: graphc computes the thin "
+            "SVD only (the extra singular vectors are not unique); pass full_matrices=False"
+        )
+    packed = bind("svd", [a])
+    u, s, v = packed[..., :m, :], packed[..., m, :], packed[..., m + 1 :, :]
+    if not compute_uv:
+        return s
+    return u, s, gc.matrix_transpose(v)
+
+
+def _svd_impl(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return np.concatenate([u, s[..., None, :], np.swapaxes(vh, -1, -2)], axis=-2)
+
+
+defop("svd", _infer_svd, arity=1, category="linalg", api="svd", function=svd,
+      vjp=[_svd_vjp], jvp=[_svd_jvp], impl=_svd_impl, formula=call("svd"),
       doc="thin SVD packed (..., m+1+n, k): rows [0, m) U, row m the singular values (descending), "
           "rows m+1.. V (not Vᵀ); singular-vector derivatives need distinct, nonzero singular values "
-          "(elsewhere the rules give inf/nan)")
+          "(elsewhere the rules give inf/nan)", _builtin=True)

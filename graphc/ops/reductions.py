@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import builder as gc
 from ..errors import ShapeError
-from .core import defop
+from .core import api as gc
+from .core import bind
+from .declare import defop
+from .notation import POSTFIX, PREFIX, Expr, apply, axes_text
+from .promotion import as_node, cast
 from .rules import keepdims_shape, with_kept_axes
+from .shapes import normalize_axes
 
 
 def _infer_reduce(x, axes, keepdims, *, needs_elements=False):
@@ -22,14 +26,26 @@ def _infer_reduce(x, axes, keepdims, *, needs_elements=False):
     return tuple(d for i, d in enumerate(x.shape) if i not in axes), x.dtype
 
 
-defop(
-    "sum",
-    _infer_reduce,
-    vjp=[lambda g, out, x, axes, keepdims: gc.broadcast_to(
-        with_kept_axes(g, x.shape, axes, keepdims), x.shape)],
-    jvp=[lambda t, out, x, axes, keepdims: gc.sum(t, axes, keepdims)],
-    category="reduction",
-)
+def _axes_sub(node) -> str:
+    axes = node.attrs["axes"]
+    return "" if len(axes) == node.inputs[0].ndim else axes_text(axes)
+
+
+def sum(x, axis=None, keepdims: bool = False, name=None):  # noqa: A001 - numpy's name
+    """``np.sum`` over ``axis`` (None, int or tuple), optionally keeping the reduced axes."""
+    x = as_node(x)
+    if x.dtype.kind in "bi" and x.dtype != np.dtype("int64"):  # numpy sums bool and int32 in int64
+        x = cast(x, "int64")
+    axes = normalize_axes(axis, x.ndim)
+    return bind("sum", [x], {"axes": axes, "keepdims": bool(keepdims)}, name=name)
+
+
+defop("sum", _infer_reduce, arity=1, category="reduction", api="sum", function=sum,
+      vjp=[lambda g, out, x, axes, keepdims: gc.broadcast_to(with_kept_axes(g, x.shape, axes, keepdims),
+                                                             x.shape)],
+      jvp=[lambda t, out, x, axes, keepdims: gc.sum(t, axes, keepdims)],
+      impl=lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims),
+      formula=lambda node, a: Expr(f"Σ{_axes_sub(node)} {a.at(POSTFIX)}", PREFIX), _builtin=True)
 
 
 def _extremum_mask(out, x, axes, keepdims):
@@ -38,15 +54,22 @@ def _extremum_mask(out, x, axes, keepdims):
     return hit / gc.sum(hit, axes, keepdims=True)
 
 
-for _op in ("max", "min"):
-    defop(
-        _op,
-        lambda x, axes, keepdims: _infer_reduce(x, axes, keepdims, needs_elements=True),
-        vjp=[lambda g, out, x, axes, keepdims: with_kept_axes(g, x.shape, axes, keepdims)
-             * _extremum_mask(out, x, axes, keepdims)],
-        jvp=[lambda t, out, x, axes, keepdims: gc.sum(
-            t * _extremum_mask(out, x, axes, keepdims), axes, keepdims)],
-        category="reduction",
-    )
+def _extremum(op, impl):
+    def fn(x, axis=None, keepdims: bool = False, name=None):
+        x = as_node(x)
+        axes = normalize_axes(axis, x.ndim)
+        return bind(op, [x], {"axes": axes, "keepdims": bool(keepdims)}, name=name)
 
-del np
+    fn.__doc__ = f"``np.{op}`` over ``axis``; the gradient is shared evenly among tied {op}ima."
+    defop(op, lambda x, axes, keepdims: _infer_reduce(x, axes, keepdims, needs_elements=True),
+          arity=1, category="reduction", api=op, function=fn,
+          vjp=[lambda g, out, x, axes, keepdims: with_kept_axes(g, x.shape, axes, keepdims)
+               * _extremum_mask(out, x, axes, keepdims)],
+          jvp=[lambda t, out, x, axes, keepdims: gc.sum(t * _extremum_mask(out, x, axes, keepdims),
+                                                        axes, keepdims)],
+          impl=lambda x, axes, keepdims: impl(x, axis=axes, keepdims=keepdims),
+          formula=lambda node, a: apply(op + _axes_sub(node), a), _builtin=True)
+
+
+_extremum("max", np.max)
+_extremum("min", np.min)

@@ -1,9 +1,9 @@
-"""Helpers shared by derivative rules."""
+"""Helpers shared by derivative rules (they build nodes through :data:`graphc.ops.core.api`)."""
 
 from __future__ import annotations
 
-from .. import builder as gc
 from ..ir import Node
+from .core import api as gc
 
 
 def unbroadcast(g: Node, shape: tuple[int, ...]) -> Node:

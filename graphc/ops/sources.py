@@ -4,7 +4,10 @@ rules: a placeholder's adjoint is whatever its consumers send it, a constant's i
 from __future__ import annotations
 
 from ..dtypes import as_dtype
-from .core import defop
+from ..errors import GraphTypeError
+from .core import bind
+from .declare import defop
+from .promotion import constant
 from .shapes import check_shape_tuple
 
 
@@ -12,5 +15,16 @@ def _infer_source(shape, dtype, name=None):
     return check_shape_tuple(shape), as_dtype(dtype)
 
 
-defop("placeholder", _infer_source, arity=0, category="source", doc="a named graph input")
-defop("constant", _infer_source, arity=0, category="source", doc="a constant array")
+def placeholder(name: str, shape=(), dtype="float64"):
+    """A graph input with a static shape and dtype; ``name`` must be unique within a graph."""
+    if not isinstance(name, str) or not name:
+        raise GraphTypeError(f"placeholder name must be a non-empty string, got {name!r}")
+    shape = check_shape_tuple(shape, f"shape of placeholder {name!r}")
+    dt = as_dtype(dtype, f"placeholder {name!r}: ")
+    return bind("placeholder", [], {"name": name, "shape": shape, "dtype": str(dt)}, name=name)
+
+
+defop("placeholder", _infer_source, arity=0, category="source", api="placeholder", function=placeholder,
+      doc="a named graph input", _builtin=True)
+defop("constant", _infer_source, arity=0, category="source", api="constant", function=constant,
+      doc="a constant array", _builtin=True)

@@ -2,20 +2,26 @@
 ``slice`` (static basic indexing), its adjoint ``unslice`` (place into zeros), ``concatenate``.
 
 All are linear, so each JVP applies the op itself to the tangent and each VJP applies the
-transposed movement to the cotangent.
+transposed movement to the cotangent. Each declaration carries its builder function (numpy's
+name and argument conventions: ``reshape`` with one ``-1``, ``transpose`` with ``axes=None``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import builder as gc
-from ..errors import ShapeError
-from .core import bind, defop
+from ..context import where as where_text
+from ..errors import GraphTypeError, ShapeError
+from .core import api as gc
+from .core import bind, current_meta
+from .declare import defop
+from .notation import POSTFIX, Expr, apply, atom, call, shape_text, transposed
+from .promotion import as_node, promote
 from .rules import unbroadcast
-from .shapes import check_shape_tuple, same_dtype
+from .shapes import check_shape_tuple, normalize_axis, same_dtype
 
 
+# --- reshape -------------------------------------------------------------------------------------
 def _infer_reshape(x, shape):
     shape = check_shape_tuple(shape)
     if int(np.prod(shape, dtype=np.int64)) != x.size:
@@ -23,15 +29,39 @@ def _infer_reshape(x, shape):
     return shape, x.dtype
 
 
-defop(
-    "reshape",
-    _infer_reshape,
-    vjp=[lambda g, out, x, shape: gc.reshape(g, x.shape)],
-    jvp=[lambda t, out, x, shape: gc.reshape(t, shape)],
-    category="structural",
-)
+def reshape(x, shape, name=None):
+    """``np.reshape`` (one -1 allowed); the element count must be unchanged."""
+    x = as_node(x)
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)):
+        raise GraphTypeError(f"reshape: shape must be a tuple of ints, got {shape!r}")
+    shape = list(shape)
+    unknown = [i for i, d in enumerate(shape) if isinstance(d, (int, np.integer)) and d == -1]
+    if len(unknown) > 1:
+        raise ShapeError(f"reshape: can only specify one unknown dimension, got {tuple(shape)}")
+    if unknown:
+        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        if known == 0 or x.size % known:
+            raise ShapeError(
+                f"reshape: cannot reshape {x.type_string} into shape {tuple(shape)}"
+                f"{where_text(current_meta())}"
+            )
+        shape[unknown[0]] = x.size // known
+    shape = check_shape_tuple(shape, "reshape shape")
+    if shape == x.shape and name is None:
+        return x
+    return bind("reshape", [x], {"shape": shape}, name=name)
 
 
+defop("reshape", _infer_reshape, arity=1, category="structural", api="reshape", function=reshape,
+      vjp=[lambda g, out, x, shape: gc.reshape(g, x.shape)],
+      jvp=[lambda t, out, x, shape: gc.reshape(t, shape)],
+      impl=lambda x, shape: np.reshape(x, shape),
+      formula=lambda node, a: apply("reshape", a, atom(shape_text(node.attrs["shape"]))), _builtin=True)
+
+
+# --- broadcast_to --------------------------------------------------------------------------------
 def _infer_broadcast_to(x, shape):
     shape = check_shape_tuple(shape)
     if len(shape) < x.ndim or any(
@@ -41,30 +71,56 @@ def _infer_broadcast_to(x, shape):
     return shape, x.dtype
 
 
-defop(
-    "broadcast_to",
-    _infer_broadcast_to,
-    vjp=[lambda g, out, x, shape: unbroadcast(g, x.shape)],
-    jvp=[lambda t, out, x, shape: gc.broadcast_to(t, shape)],
-    category="structural",
-)
+def broadcast_to(x, shape, name=None):
+    """``np.broadcast_to``: a read-only broadcast view (its adjoint sums the broadcast axes)."""
+    x = as_node(x)
+    shape = check_shape_tuple(shape, "broadcast_to shape")
+    if shape == x.shape and name is None:
+        return x
+    return bind("broadcast_to", [x], {"shape": shape}, name=name)
 
 
+defop("broadcast_to", _infer_broadcast_to, arity=1, category="structural", api="broadcast_to",
+      function=broadcast_to,
+      vjp=[lambda g, out, x, shape: unbroadcast(g, x.shape)],
+      jvp=[lambda t, out, x, shape: gc.broadcast_to(t, shape)],
+      impl=lambda x, shape: np.broadcast_to(x, shape),
+      formula=lambda node, a: apply("broadcast", a, atom(shape_text(node.attrs["shape"]))), _builtin=True)
+
+
+# --- transpose -----------------------------------------------------------------------------------
 def _infer_transpose(x, axes):
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"axes {tuple(axes)} are not a permutation of the axes of {x.type_string}")
     return tuple(x.shape[a] for a in axes), x.dtype
 
 
-defop(
-    "transpose",
-    _infer_transpose,
-    vjp=[lambda g, out, x, axes: gc.transpose(g, tuple(int(i) for i in np.argsort(axes)))],
-    jvp=[lambda t, out, x, axes: gc.transpose(t, axes)],
-    category="structural",
-)
+def transpose(x, axes=None, name=None):
+    """``np.transpose``: reverse the axes, or permute them by ``axes``."""
+    x = as_node(x)
+    if axes is None:
+        axes = tuple(range(x.ndim))[::-1]
+    else:
+        if not isinstance(axes, (tuple, list)):
+            raise GraphTypeError(f"transpose: axes must be a tuple of ints, got {axes!r}")
+        axes = tuple(normalize_axis(a, x.ndim) for a in axes)
+    if axes == tuple(range(x.ndim)) and name is None:
+        return x
+    return bind("transpose", [x], {"axes": axes}, name=name)
 
 
+def _transpose_formula(node, a):
+    axes = tuple(node.attrs["axes"])
+    return transposed(a) if axes == (1, 0) else apply("transpose", a, atom(str(axes)))
+
+
+defop("transpose", _infer_transpose, arity=1, category="structural", api="transpose", function=transpose,
+      vjp=[lambda g, out, x, axes: gc.transpose(g, tuple(int(i) for i in np.argsort(axes)))],
+      jvp=[lambda t, out, x, axes: gc.transpose(t, axes)],
+      impl=lambda x, axes: np.transpose(x, axes), formula=_transpose_formula, _builtin=True)
+
+
+# --- slice, unslice ------------------------------------------------------------------------------
 def _check_slice(shape, starts, steps, lengths):
     if not len(starts) == len(steps) == len(lengths) == len(shape):
         raise ShapeError(f"slice needs one start, step and length per axis of shape {shape}")
@@ -96,24 +152,56 @@ def unslice_op(g, shape, starts, steps):
     return bind("unslice", [g], {"shape": shape, "starts": starts, "steps": steps})
 
 
-defop(
-    "slice",
-    _infer_slice,
-    vjp=[lambda g, out, x, starts, steps, lengths: unslice_op(g, x.shape, starts, steps)],
-    jvp=[lambda t, out, x, starts, steps, lengths: slice_op(t, starts, steps, lengths)],
-    category="structural",
-    doc="strided window: lengths[i] elements from starts[i] in steps of steps[i]",
-)
-defop(
-    "unslice",
-    _infer_unslice,
-    vjp=[lambda g, out, x, shape, starts, steps: slice_op(g, starts, steps, x.shape)],
-    jvp=[lambda t, out, x, shape, starts, steps: unslice_op(t, shape, starts, steps)],
-    category="structural",
-    doc="zeros of `shape` with the strided window set to the operand (the adjoint of slice)",
-)
+def python_slices(starts, steps, lengths) -> tuple[slice, ...]:
+    """The window as Python slices (numpy indexing)."""
+    out = []
+    for start, step, length in zip(starts, steps, lengths):
+        stop = start + step * length
+        out.append(slice(start, None if stop < 0 else stop, step))
+    return tuple(out)
 
 
+def _unslice_impl(g, shape, starts, steps):
+    out = np.zeros(shape, dtype=g.dtype)
+    out[python_slices(starts, steps, g.shape)] = g
+    return out
+
+
+def slice_text(shape, starts, steps, lengths) -> str:
+    """The window as numpy would write it: ``[1:3, :, ::2]``."""
+    parts = []
+    for dim, start, step, length in zip(shape, starts, steps, lengths):
+        if start == 0 and step == 1 and length == dim:
+            parts.append(":")
+            continue
+        stop = start + step * length
+        text = f"{start}:{stop if stop >= 0 else ''}"
+        parts.append(text + (f":{step}" if step != 1 else ""))
+    return "[" + ", ".join(parts) + "]"
+
+
+def _slice_formula(node, a):
+    at = node.attrs
+    window = slice_text(node.inputs[0].shape, at["starts"], at["steps"], at["lengths"])
+    return Expr(f"{a.at(POSTFIX)}{window}", POSTFIX)
+
+
+defop("slice", _infer_slice, arity=1, category="structural",
+      vjp=[lambda g, out, x, starts, steps, lengths: unslice_op(g, x.shape, starts, steps)],
+      jvp=[lambda t, out, x, starts, steps, lengths: slice_op(t, starts, steps, lengths)],
+      impl=lambda x, starts, steps, lengths: x[python_slices(starts, steps, lengths)],
+      formula=_slice_formula,
+      doc="strided window: lengths[i] elements from starts[i] in steps of steps[i]", _builtin=True)
+defop("unslice", _infer_unslice, arity=1, category="structural",
+      vjp=[lambda g, out, x, shape, starts, steps: slice_op(g, starts, steps, x.shape)],
+      jvp=[lambda t, out, x, shape, starts, steps: unslice_op(t, shape, starts, steps)],
+      impl=_unslice_impl,
+      formula=lambda node, a: apply("unslice", a, atom(shape_text(node.attrs["shape"]))),
+      doc="zeros of `shape` with the strided window set to the operand (the adjoint of slice)",
+      _builtin=True)
+
+
+# --- concatenate ---------------------------------------------------------------------------------
 def _infer_concatenate(*xs, axis):
     dtype = same_dtype(*xs)
     first = xs[0]
@@ -133,6 +221,19 @@ def _infer_concatenate(*xs, axis):
     return first.shape[:axis] + (total,) + first.shape[axis + 1 :], dtype
 
 
+def concatenate(arrays, axis=0, name=None):
+    """``np.concatenate`` of a sequence of nodes along ``axis``."""
+    if isinstance(arrays, (str, bytes)) or not isinstance(arrays, (list, tuple)):
+        raise GraphTypeError("concatenate takes a list or tuple of nodes")
+    if not arrays:
+        raise ShapeError("concatenate needs at least one array")
+    arrays = promote(*arrays)
+    ax = normalize_axis(axis, arrays[0].ndim) if arrays[0].ndim else axis
+    if len(arrays) == 1 and name is None:
+        return arrays[0]
+    return bind("concatenate", arrays, {"axis": ax}, name=name)
+
+
 def _concatenate_part(node, out, xs, axis, i):
     """The window of the concatenation (or of its cotangent) that came from operand i."""
     offset = sum(x.shape[axis] for x in xs[:i])
@@ -149,11 +250,6 @@ def _concatenate_jvp(tangents, out, *xs, axis):
     return gc.concatenate(parts, axis=axis)
 
 
-defop(
-    "concatenate",
-    _infer_concatenate,
-    vjp=[_concatenate_vjp],
-    jvp_joint=_concatenate_jvp,
-    arity=None,
-    category="structural",
-)
+defop("concatenate", _infer_concatenate, arity=None, category="structural", api="concatenate",
+      function=concatenate, vjp=[_concatenate_vjp], jvp_joint=_concatenate_jvp,
+      impl=lambda *xs, axis: np.concatenate(xs, axis=axis), formula=call("concat"), _builtin=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..context import reset_provenance, set_provenance
 from ..errors import GraphError
 from ..ir import Graph, Node, next_serial
-from ..ops.core import bind
+from ..ops.core import PRIMITIVES, bind
 
 # ----------------------------------------------------------------------------------------------
 # Passes
@@ -78,7 +78,10 @@ def map_outputs(graph: Graph, env: dict[int, Node], name: str | None = None) -> 
 # ----------------------------------------------------------------------------------------------
 # Patterns
 
-COMMUTATIVE = frozenset({"add", "mul", "maximum", "minimum", "eq", "ne"})
+def commutative(op: str) -> bool:
+    """Whether the op's declaration flags it commutative (patterns then try both operand orders)."""
+    prim = PRIMITIVES.get(op)
+    return prim is not None and "commutative" in prim.flags
 
 
 class Pat:
@@ -114,7 +117,7 @@ class Pat:
         if len(self.srcs) != len(node.inputs):
             return None
         orders = [node.inputs]
-        if node.op in COMMUTATIVE and len(node.inputs) == 2 and node.inputs[0] is not node.inputs[1]:
+        if len(node.inputs) == 2 and commutative(node.op) and node.inputs[0] is not node.inputs[1]:
             orders.append(node.inputs[::-1])
         for operands in orders:
             result = bound
@@ -235,7 +238,7 @@ def _operands_fit(pattern: Pat, op: str, operand_ops: tuple[str, ...]) -> bool:
     if len(pattern.srcs) != len(operand_ops):
         return False
     orders = [operand_ops]
-    if op in COMMUTATIVE and len(operand_ops) == 2:
+    if len(operand_ops) == 2 and commutative(op):
         orders.append(operand_ops[::-1])
     return any(all(p.ops is None or o in p.ops for p, o in zip(pattern.srcs, ops)) for ops in orders)
 

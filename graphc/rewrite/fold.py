@@ -1,5 +1,5 @@
-"""Constant folding: a node whose operands are all constants becomes a constant, computed by the
-numpy backend (the reference semantics, so folding cannot disagree with running).
+"""Constant folding: a node whose operands are all constants becomes a constant, computed by its
+op's numpy implementation (the reference semantics, so folding cannot disagree with running).
 
 Folding is bounded: a result is folded only when it has no more elements than its largest
 constant operand. ``broadcast_to(0.0, (1000, 1000))`` stays a one-number constant and a broadcast
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import builder as gc
 from ..ir import Graph, Node
-from ..ops.core import PRIMITIVES
+from ..ops.core import PRIMITIVES, apply_impl
+from ..ops.core import api as gc
 from .driver import Pass, Pat, Rule, rewrite
 
 
@@ -28,17 +28,13 @@ def _constant_under(node: Node) -> Node | None:
 
 
 def _evaluate(root: Node, operands: list[Node]) -> np.ndarray | None:
-    from ..backends.numpy_backend import LOWERING
-
-    fn = LOWERING.get(root.op)
-    if fn is None:
+    if PRIMITIVES[root.op].impl is None:
         return None
     with np.errstate(all="ignore"):
         try:
-            value = fn(root, *[o.value for o in operands])
+            return apply_impl(root, [o.value for o in operands])
         except (ValueError, ArithmeticError, TypeError):
             return None
-    return np.asarray(value, dtype=root.dtype)
 
 
 def _fold(root: Node) -> Node | None:
@@ -68,7 +64,7 @@ def _all_constant(node: Node) -> bool:
 
 
 FOLD_RULES = [
-    # op(constants...) -> constant, evaluated by the numpy backend (any op, also ones declared later)
+    # op(constants...) -> constant, evaluated by the op's numpy implementation (any op, users' too)
     Rule(Pat(where=_all_constant), _fold, "constant fold"),
 ]
 
@@ -77,4 +73,4 @@ def _fold_pass(graph: Graph) -> Graph:
     return rewrite(graph, FOLD_RULES, "fold")
 
 
-fold = Pass("fold", _fold_pass, "constant folding, evaluated by the numpy backend (bounded in size)")
+fold = Pass("fold", _fold_pass, "constant folding by each op's numpy implementation (bounded in size)")

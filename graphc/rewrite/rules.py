@@ -21,9 +21,9 @@ import math
 
 import numpy as np
 
-from .. import builder as gc
 from ..ir import Graph, Node
-from ..ops.core import bind
+from ..ops.core import PRIMITIVES, bind
+from ..ops.core import api as gc
 from ..ops.shapes import broadcast_shapes
 from .driver import Pass, Pat, Rule, placed, rewrite, uses
 from .fold import FOLD_RULES
@@ -76,7 +76,7 @@ def known_finite(node: Node) -> bool:
 def known_nonnegative(node: Node) -> bool:
     """``node`` is >= 0 or NaN wherever it is defined (so ``exp(log(node)) == node``)."""
     src = _through_views(node)
-    if src.op in ("exp", "sqrt", "abs", "sigmoid"):
+    if "nonnegative" in PRIMITIVES[src.op].flags:
         return True
     if src.op == "mul" and src.inputs[0] is src.inputs[1]:
         return True
