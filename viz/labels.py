@@ -11,8 +11,9 @@ import re
 
 import numpy as np
 
+from graphc.ops.notation import shape_text, subscript  # noqa: F401 - re-exported for pictures
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 BAR_ONE = "\u0304"  # combining macron: x̄ (the notes' v̄ᵢ)
 BAR_LONG = "\u0305"  # combining overline, joined across letters: l̅o̅s̅s̅
 BAR_TWO = "\u033f"  # combining double overline: the adjoint of an adjoint
@@ -40,10 +41,6 @@ def html(text: str, newline: str = "<BR/>") -> str:
 def page(text: str) -> str:
     """Escape text for an HTML page (element content or a double-quoted attribute)."""
     return html(text, newline="\n").replace("'", "&#39;")
-
-
-def subscript(number: int) -> str:
-    return str(number).translate(_SUBSCRIPT)
 
 
 def _single_grapheme(name: str) -> bool:
@@ -88,11 +85,6 @@ def _split_subscript(name: str) -> tuple[str, str]:
     while i > 0 and "₀" <= name[i - 1] <= "₉":
         i -= 1
     return name[:i], name[i:]
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    """``[3×4]`` for a matrix, ``[]`` for a scalar."""
-    return "[" + "×".join(str(d) for d in shape) + "]"
 
 
 def number(x, digits: int = 5) -> str:

@@ -172,12 +172,29 @@ def where(condition, x, y, name=None):
     return bind("where", [condition, x, y], name=name)
 
 
+def _splat(node, value) -> bool:
+    return node.op == "constant" and node.value.size == 1 and node.value.flat[0] == value
+
+
+def _where_formula(node, c, a, b):
+    """``[c]`` (Iverson's bracket) for where(c, 1, 0), the indicator derivative rules build."""
+    if _splat(node.inputs[1], 1) and _splat(node.inputs[2], 0):
+        return Expr(f"[{c.text}]")
+    return call("where")(node, c, a, b)
+
+
+def _cast_formula(node, a):
+    if node.inputs[0].dtype == np.dtype(bool):
+        return Expr(f"[{a.text}]")  # a condition as a number: 1 where it holds
+    return call(SHORT_NAMES.get(node.dtype, str(node.dtype)))(node, a)
+
+
 defop("where", _infer_where, arity=3, category="elementwise", api="where", function=where,
       vjp=[None,
            lambda g, out, c, x, y: unbroadcast(gc.where(c, g, 0.0), x.shape),
            lambda g, out, c, x, y: unbroadcast(gc.where(c, 0.0, g), y.shape)],
       jvp=[None, lambda t, out, c, x, y: gc.where(c, t, 0.0), lambda t, out, c, x, y: gc.where(c, 0.0, t)],
-      impl=np.where, scalar=lambda c, x, y: x if c else y, formula=call("where"), _builtin=True)
+      impl=np.where, scalar=lambda c, x, y: x if c else y, formula=_where_formula, _builtin=True)
 
 
 def _infer_cast(x, dtype):
@@ -188,7 +205,7 @@ defop("cast", _infer_cast, arity=1, category="elementwise", api="cast", function
       vjp=[lambda g, out, x, dtype: gc.cast(g, x.dtype) if is_float(x.dtype) else None],
       jvp=[lambda t, out, x, dtype: gc.cast(t, out.dtype) if is_float(out.dtype) else None],
       impl=lambda x, dtype: np.asarray(x).astype(dtype),
-      formula=lambda node, a: call(SHORT_NAMES.get(node.dtype, str(node.dtype)))(node, a), _builtin=True)
+      formula=_cast_formula, _builtin=True)
 
 
 def stop_gradient(x, name=None):

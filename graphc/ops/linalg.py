@@ -26,6 +26,8 @@ def _float_node(x):
 
 
 def _inverse(a):
+    if a.prec == POSTFIX and a.text.endswith("ᵀ"):  # (Aᵀ)⁻¹ = A⁻ᵀ
+        return Expr(a.text[:-1] + "⁻ᵀ", POSTFIX)
     return Expr(f"{a.at(POSTFIX)}⁻¹", POSTFIX)
 
 

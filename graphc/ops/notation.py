@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-ATOM, POSTFIX, PREFIX, PRODUCT, SUM, COMPARE = 100, 90, 70, 60, 50, 40
+ATOM, POSTFIX, PREFIX, PRODUCT, MATPRODUCT, SUM, COMPARE = 100, 90, 70, 60, 59, 50, 40
 
 _SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 _SUPERSCRIPT = str.maketrans("0123456789−-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁻")
@@ -62,13 +62,17 @@ def axes_text(axes) -> str:
 
 
 def mul(a: Expr, b: Expr) -> Expr:
-    """``a·b`` (products are associative: a right operand that is a product needs no parentheses)."""
+    """``a·b`` (products are associative: a right operand that is a product needs no parentheses);
+    a name times a parenthesised sum is written as the notes write it, ``y(1 − y)``."""
+    if a.prec == ATOM and b.prec < PRODUCT and not a.text[-1:].isdigit():
+        return Expr(f"{a.text}({b.text})", PRODUCT)
     return Expr(f"{a.at(PRODUCT)}·{b.at(PRODUCT)}", PRODUCT)
 
 
 def juxtapose(a: Expr, b: Expr) -> Expr:
-    """Matrix products as the notes write them: ``Aᵀ ȳ``, ``ȳ xᵀ``."""
-    return Expr(f"{a.at(PRODUCT)} {b.at(PRODUCT + 1)}", PRODUCT)
+    """Matrix products as the notes write them: ``Aᵀ ȳ``, ``ȳ xᵀ`` (associative; an elementwise
+    product beside them binds tighter: ``a·b C`` is (a·b) C, ``a·(B c)`` needs its parentheses)."""
+    return Expr(f"{a.at(MATPRODUCT)} {b.at(MATPRODUCT)}", MATPRODUCT)
 
 
 def neg(a: Expr) -> Expr:
@@ -88,6 +92,8 @@ def power(a: Expr, b: Expr) -> Expr:
 
 
 def transposed(a: Expr) -> Expr:
+    if a.prec == POSTFIX and a.text.endswith("⁻¹"):  # (A⁻¹)ᵀ = A⁻ᵀ
+        return Expr(a.text[:-1] + "ᵀ", POSTFIX)
     return Expr(f"{a.at(POSTFIX)}ᵀ", POSTFIX)
 
 
