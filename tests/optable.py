@@ -15,6 +15,8 @@ import scipy.special
 from hypothesis import strategies as st
 
 import graphc as gc
+from graphc.ops import PRIMITIVES
+from graphc.ops.structural import unslice_op
 
 # --------------------------------------------------------------------------------------------
 # Input domains: functions rng, shape -> float64 array
@@ -182,23 +184,70 @@ class OpSpec:
     shapes: st.SearchStrategy  # draws (operand shapes, attrs)
     domains: tuple  # one domain per operand (the last repeats)
     reference: Callable | None = None  # numpy implementation, (*arrays, **attrs) -> array
-    differentiable: bool = True
+    differentiable: bool = True  # False: the derivative is 0 at generic points (and finite differences agree)
     second_order: bool = True  # has a useful, smooth second derivative at generic points
+    op: str | None = None  # the primitive this row tests (None: a composite of primitives)
+    out_dtype: str | None = None  # the output's dtype when it is not the operands' (bool, a cast's)
+    zero_derivative: bool = False  # declared zero where the function is not constant (stop_gradient)
+    fd_eps: float = 1e-6  # central-difference step (relative)
+    precision: float = 2.0**-53  # unit roundoff of the op's computation (a float32 cast: 2**-24)
+
+    def fd_tolerance(self, base: float) -> float:
+        """A relative tolerance for central differences with step ``fd_eps``: truncation O(eps²),
+        rounding of the function values O(precision / eps)."""
+        return max(base, 100 * self.fd_eps**2, 30 * self.precision / self.fd_eps)
 
     def domain(self, i):
         return self.domains[min(i, len(self.domains) - 1)]
 
+    def dtype_of_output(self, dtype) -> np.dtype:
+        return np.dtype(self.out_dtype or dtype)
+
+
+def _primitive_of(api: str) -> str | None:
+    """The primitive whose builder function ``gc.<api>`` is (None for a composite)."""
+    fn = getattr(gc, api)
+    return next((p.name for p in PRIMITIVES.values() if p.function is fn), None)
+
 
 def _unary(name, domain=normal, reference=None, **kw):
     fn = getattr(gc, name)
+    kw.setdefault("op", _primitive_of(name))
     return OpSpec(name, lambda x: fn(x), unary_shapes(), (domain,),
                   reference or (lambda x: getattr(np, name)(x)), **kw)
 
 
 def _binary(name, domains=(normal,), reference=None, **kw):
     fn = getattr(gc, name)
+    kw.setdefault("op", _primitive_of(name))
     return OpSpec(name, lambda x, y: fn(x, y), pair_shapes(), domains,
                   reference or (lambda x, y: getattr(np, name)(x, y)), **kw)
+
+
+def _comparison(name):
+    return _binary(name, (distinct,), differentiable=False, second_order=False, out_dtype="bool")
+
+
+@st.composite
+def unslice_args(draw):
+    """A window (start, step, length per axis) into a larger shape, and the window's shape."""
+    shape = draw(st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple))
+    starts, steps, lengths = [], [], []
+    for d in shape:
+        step = draw(st.sampled_from([1, 2, -1]))
+        start = draw(st.integers(0, d - 1))
+        room = (d - start - 1) // step if step > 0 else start // -step
+        starts.append(start)
+        steps.append(step)
+        lengths.append(draw(st.integers(1, room + 1)))
+    return (tuple(lengths),), {"shape": shape, "starts": tuple(starts), "steps": tuple(steps)}
+
+
+def _unslice_reference(g, shape, starts, steps):
+    out = np.zeros(shape, dtype=g.dtype)
+    window = [slice(a, None if a + s * n < 0 else a + s * n, s) for a, s, n in zip(starts, steps, g.shape)]
+    out[tuple(window)] = g
+    return out
 
 
 def _sigmoid(x):
@@ -232,36 +281,52 @@ OPS: list[OpSpec] = [
     _binary("maximum", (distinct,), second_order=False),
     _binary("minimum", (distinct,), second_order=False),
     OpSpec("where", lambda c, x, y: gc.where(c > 0, x, y), broadcast_triple().map(lambda s: (s, {})),
-           (normal,), lambda c, x, y: np.where(c > 0, x, y)),
+           (normal,), lambda c, x, y: np.where(c > 0, x, y), op="where"),
+    _comparison("less"),
+    _comparison("less_equal"),
+    _comparison("greater"),
+    _comparison("greater_equal"),
+    _comparison("equal"),
+    _comparison("not_equal"),
+    # f64 -> f32 -> f64: the derivative is the identity; finite differences see float32 rounding
+    # unless the step is large (1e-3: errors ~1e-4 relative)
+    OpSpec("cast", lambda x: gc.cast(gc.cast(x, "float32"), "float64"), unary_shapes(), (normal,),
+           lambda x: x.astype(np.float32).astype(np.float64), op="cast", out_dtype="float64",
+           second_order=False, fd_eps=1e-3, precision=2.0**-24),
+    OpSpec("stop_gradient", lambda x: gc.stop_gradient(x), unary_shapes(), (normal,), lambda x: x,
+           op="stop_gradient", zero_derivative=True, second_order=False),
+    OpSpec("unslice", lambda g, shape, starts, steps: unslice_op(g, shape, starts, steps), unslice_args(),
+           (normal,), _unslice_reference, op="unslice"),
     OpSpec("sum", lambda x, axis, keepdims: gc.sum(x, axis=axis, keepdims=keepdims),
-           reduction_args(), (normal,), lambda x, axis, keepdims: np.sum(x, axis, keepdims=keepdims)),
+           reduction_args(), (normal,), lambda x, axis, keepdims: np.sum(x, axis, keepdims=keepdims),
+           op="sum"),
     OpSpec("mean", lambda x, axis, keepdims: gc.mean(x, axis=axis, keepdims=keepdims),
            reduction_args(), (normal,), lambda x, axis, keepdims: np.mean(x, axis, keepdims=keepdims)),
     OpSpec("max", lambda x, axis, keepdims: gc.max(x, axis=axis, keepdims=keepdims),
            reduction_args(), (distinct,), lambda x, axis, keepdims: np.max(x, axis, keepdims=keepdims),
-           second_order=False),
+           second_order=False, op="max"),
     OpSpec("min", lambda x, axis, keepdims: gc.min(x, axis=axis, keepdims=keepdims),
            reduction_args(), (distinct,), lambda x, axis, keepdims: np.min(x, axis, keepdims=keepdims),
-           second_order=False),
+           second_order=False, op="min"),
     OpSpec("logsumexp", lambda x, axis, keepdims: gc.logsumexp(x, axis=axis, keepdims=keepdims),
            reduction_args(), (normal,),
            lambda x, axis, keepdims: _logsumexp_reference(x, axis, keepdims)),
     OpSpec("matmul", lambda a, b: gc.matmul(a, b), matmul_shapes().map(lambda s: (s, {})), (normal,),
-           lambda a, b: np.matmul(a, b)),
+           lambda a, b: np.matmul(a, b), op="matmul"),
     OpSpec("dot", lambda a, b: gc.dot(a, b),
            matmul_shapes().filter(lambda s: len(s[0]) <= 2 and len(s[1]) <= 2).map(lambda s: (s, {})),
            (normal,), lambda a, b: np.dot(a, b)),
     OpSpec("outer", lambda a, b: gc.outer(a, b), st.tuples(small_shape, small_shape).map(lambda s: (s, {})),
            (normal,), lambda a, b: np.outer(a, b)),
     OpSpec("reshape", lambda x, shape: gc.reshape(x, shape), reshape_args(), (normal,),
-           lambda x, shape: np.reshape(x, shape)),
+           lambda x, shape: np.reshape(x, shape), op="reshape"),
     OpSpec("transpose", lambda x, axes: gc.transpose(x, axes), transpose_args(), (normal,),
-           lambda x, axes: np.transpose(x, axes)),
+           lambda x, axes: np.transpose(x, axes), op="transpose"),
     OpSpec("broadcast_to", lambda x, shape: gc.broadcast_to(x, shape), broadcast_to_args(), (normal,),
-           lambda x, shape: np.broadcast_to(x, shape)),
-    OpSpec("getitem", lambda x, index: x[index], index_args(), (normal,), _getitem),
+           lambda x, shape: np.broadcast_to(x, shape), op="broadcast_to"),
+    OpSpec("getitem", lambda x, index: x[index], index_args(), (normal,), _getitem, op="slice"),
     OpSpec("concatenate", lambda *xs, axis: gc.concatenate(list(xs), axis=axis), concat_args(),
-           (normal,), lambda *xs, axis: np.concatenate(xs, axis=axis)),
+           (normal,), lambda *xs, axis: np.concatenate(xs, axis=axis), op="concatenate"),
     OpSpec("stack", lambda *xs, axis: gc.stack(list(xs), axis=axis), stack_args(), (normal,),
            lambda *xs, axis: np.stack(xs, axis=axis)),
     OpSpec("expand_dims", lambda x: gc.expand_dims(x, 0), unary_shapes(), (normal,),
@@ -374,36 +439,37 @@ LINALG = [
     _unary_matrix("trace", lambda a: gc.trace(a), matrix, normal, lambda a: np.trace(a)),
     _unary_matrix("diag_of_matrix", lambda a: gc.diag(a, 1), matrix, normal, lambda a: np.diag(a, 1)),
     OpSpec("diag_of_vector", lambda v: gc.diag(v, -1), st.integers(1, 4).map(lambda n: (((n,),), {})),
-           (normal,), lambda v: np.diag(v, -1)),
+           (normal,), lambda v: np.diag(v, -1), op="embed_diagonal"),
     _unary_matrix("diagonal", lambda a: gc.diagonal(a, 0, -2, -1), square, normal,
-                  lambda a: np.diagonal(a, 0, -2, -1)),
+                  lambda a: np.diagonal(a, 0, -2, -1), op="diagonal"),
     _unary_matrix("symmetrize", lambda a: gc.symmetrize(a), square, normal,
-                  lambda a: np.tril(a) + np.swapaxes(np.tril(a, -1), -1, -2)),
-    _unary_matrix("inv", lambda a: gc.inv(a), square, well_conditioned, np.linalg.inv),
+                  lambda a: np.tril(a) + np.swapaxes(np.tril(a, -1), -1, -2), op="symmetrize"),
+    _unary_matrix("inv", lambda a: gc.inv(a), square, well_conditioned, np.linalg.inv, op="inv"),
     OpSpec("solve", lambda a, b: gc.solve(a, b), solve_shapes(), (well_conditioned, normal),
-           np.linalg.solve),
-    _unary_matrix("det", lambda a: gc.det(a), square, well_conditioned, np.linalg.det),
+           np.linalg.solve, op="solve"),
+    _unary_matrix("det", lambda a: gc.det(a), square, well_conditioned, np.linalg.det, op="det"),
     _unary_matrix("slogdet", lambda a: gc.stack(gc.slogdet(a), axis=-1), square, well_conditioned,
-                  lambda a: np.stack(np.linalg.slogdet(a), axis=-1)),
+                  lambda a: np.stack(np.linalg.slogdet(a), axis=-1), op="slogdet"),
     _unary_matrix("logdet", lambda a: gc.logdet(_sym(a)), square, spread_symmetric,
                   lambda a: np.linalg.slogdet(_np_sym(a))[1]),
     _unary_matrix("cholesky", lambda a: gc.cholesky(_sym(a)), square, spread_symmetric,
-                  lambda a: np.linalg.cholesky(_np_sym(a))),
+                  lambda a: np.linalg.cholesky(_np_sym(a)), op="cholesky"),
     _unary_matrix("eigvalsh", lambda a: gc.eigvalsh(_sym(a)), square, spread_symmetric,
-                  lambda a: np.linalg.eigvalsh(_np_sym(a))),
+                  lambda a: np.linalg.eigvalsh(_np_sym(a)), op="eigvalsh"),
     _unary_matrix("eigh", lambda a: _pack_eigh(*gc.eigh(_sym(a))), square, spread_symmetric,
-                  lambda a: _np_pack_eigh(_np_sym(a))),
+                  lambda a: _np_pack_eigh(_np_sym(a)), op="eigh"),
     _unary_matrix("svd", lambda a: _pack_svd(*gc.svd(a, full_matrices=False)), matrix, spread_singular,
-                  _np_pack_svd),
+                  _np_pack_svd, op="svd"),
     _unary_matrix("svdvals", lambda a: gc.svdvals(a), matrix, spread_singular,
                   lambda a: np.linalg.svd(a, compute_uv=False)),
     OpSpec("norm", lambda a, ord, axis: gc.norm(a, ord=ord, axis=axis), norm_args(), (spread_singular,),
            lambda a, ord, axis: np.linalg.norm(a, ord=ord, axis=axis)),
     OpSpec("einsum", lambda *xs, subscripts: gc.einsum(subscripts, *xs), einsum_args(), (normal,),
-           lambda *xs, subscripts: np.einsum(subscripts, *xs)),
+           lambda *xs, subscripts: np.einsum(subscripts, *xs), op="einsum"),
 ]
 OPS = OPS + LINALG
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
+OPS_BY_PRIMITIVE = {spec.op: spec for spec in OPS if spec.op}
 
 
 def _logsumexp_reference(x, axis, keepdims):

@@ -313,3 +313,11 @@ def test_jupyter_shows_svg_or_falls_back_to_the_listing(monkeypatch, logistic):
     monkeypatch.setenv("PATH", "")
     assert logistic.graph._repr_mimebundle_() == {"text/plain": str(logistic.graph)}
     assert logistic.graph._repr_svg_() is None
+
+
+def test_a_derivative_term_is_written_from_the_rule_itself(tmp_path):
+    """maximum's rule splits the gradient evenly at ties: its picture says so, because the term
+    is the graph the rule builds, written out (a hand-written formula once said [a > b])."""
+    x, y = gc.placeholder("x", (3,)), gc.placeholder("y", (3,))
+    pic = draw(tmp_path, gc.grad(gc.Graph([x, y], [gc.sum(gc.maximum(x, y, name="m"))]), ["x"]))
+    assert "x̄ = m̄·where(x = y, 0.5, [m = x])" in pic.titles()
