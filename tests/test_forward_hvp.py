@@ -57,7 +57,7 @@ def test_jvp_matches_finite_differences_and_vjp(spec, data):
     assert abs(lhs - rhs) <= max(1e-10, 100 * spec.precision) * max(1.0, abs(lhs), abs(rhs)), (lhs, rhs)
 
 
-SECOND_ORDER = [spec for spec in OPS if spec.second_order and spec.differentiable and not spec.zero_derivative]
+SECOND_ORDER = [s for s in OPS if s.second_order and s.differentiable and not s.zero_derivative]
 
 
 @pytest.mark.parametrize("spec", SECOND_ORDER, ids=[s.name for s in SECOND_ORDER])
