@@ -28,11 +28,10 @@ from optable import OPS, sample
 
 import graphc as gc
 from graphc.backend_registry import get_backend
-from graphc.backends.numba import codegen, kernel, lowering, rows
+from graphc.backends.numba import codegen, kernel, rows
 from graphc.backends.numba.codegen import PARALLEL_MIN_WORK, TRANSCENDENTAL_COST
 from graphc.backends.numba.runtime import lapack, workspace
 from graphc.examples import all_examples
-from graphc.ops import PRIMITIVES
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=3e-5, atol=3e-6)}
@@ -59,14 +58,8 @@ def assert_agree(graph, inputs, dtype="float64", batch=()):
 # --- the lowering table -------------------------------------------------------------------------
 
 
-def test_every_registered_primitive_has_a_lowering():
-    missing = [op for op in PRIMITIVES if lowering.lowering(op) is None]
-    assert not missing, f"the numba backend cannot lower {missing}"
-
-
-def test_an_op_without_a_numba_implementation_is_refused_at_compile_time_naming_it():
-    op = gc.defop("tests.numpy_only_exp", elementwise=True, derivative=lambda g, out, x: g * out,
-                  impl=np.exp, replace=True)
+def test_an_op_without_a_numba_implementation_is_refused_at_compile_time_naming_it(declare):
+    op = declare("tests.numpy_only_exp", elementwise=True, derivative=lambda g, out, x: g * out, impl=np.exp)
     x = gc.placeholder("x", (3,))
     graph = gc.Graph([x], [op(x, name="h")])
     np.testing.assert_allclose(gc.compile(graph)(x=np.zeros(3))[0], np.ones(3))

@@ -42,9 +42,9 @@ def test_every_primitive_has_an_implementation_a_lowering_a_test_row_and_a_formu
     assert not lacking, "; ".join(f"op {name!r} lacks {', '.join(parts)}" for name, parts in lacking.items())
 
 
-def test_the_contract_names_what_a_declaration_lacks():
-    op = gc.defop("tests.incomplete_square", elementwise=True, derivative=lambda g, out, x: 2.0 * x * g,
-                  impl=np.square, replace=True)
+def test_the_contract_names_what_a_declaration_lacks(declare):
+    op = declare("tests.incomplete_square", elementwise=True, derivative=lambda g, out, x: 2.0 * x * g,
+                 impl=np.square)
     parts = missing_parts(op)
     assert parts == ["a numba lowering (scalar= or numba=, or an entry of the numba backend's tables)",
                      "a row in tests/optable.py with op='tests.incomplete_square'"]
