@@ -34,6 +34,11 @@ def away_from_zero(rng, shape):
     return rng.uniform(0.5, 2.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)
 
 
+def inside_unit(rng, shape):
+    """Values in (-0.9, 0.9): away from arcsin's and arccos's branch points at ±1."""
+    return rng.uniform(-0.9, 0.9, size=shape)
+
+
 def distinct(rng, shape):
     """Values with gaps of at least 0.1 between any two: no ties for max/min/maximum."""
     n = int(np.prod(shape, dtype=np.int64))
@@ -272,6 +277,12 @@ OPS: list[OpSpec] = [
     _unary("sin"),
     _unary("cos"),
     _unary("sigmoid", reference=_sigmoid),
+    _unary("arctan"),
+    _unary("arcsin", inside_unit),
+    _unary("arccos", inside_unit),
+    _unary("sinh"),
+    _unary("cosh"),
+    _unary("erf", reference=scipy.special.erf),
     _unary("softplus", reference=lambda x: np.logaddexp(0.0, x)),
     _binary("add"),
     _binary("subtract"),

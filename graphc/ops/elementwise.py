@@ -35,6 +35,14 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _erf(x):
+    """scipy.special.erf (numpy has none), imported when first used: scipy.special is 130 ms of
+    imports that a process without erf never pays."""
+    from scipy.special import erf
+
+    return erf(x)
+
+
 def _sigmoid_scalar(x):
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -102,6 +110,15 @@ unary("sigmoid", lambda g, out, x: g * (out * (1.0 - out)), _sigmoid, _sigmoid_s
       doc="The logistic function 1 / (1 + exp(-x)), computed without overflow.")
 unary("sin",     lambda g, out, x: g * gc.cos(x),   np.sin,      math.sin,       call("sin"), flags=T)
 unary("cos",     lambda g, out, x: -(g * gc.sin(x)), np.cos,     math.cos,       call("cos"), flags=T)
+unary("arctan",  lambda g, out, x: g / (x * x + 1.0), np.arctan, math.atan,     call("arctan"), flags=T)
+unary("arcsin",  lambda g, out, x: g / gc.sqrt(1.0 - x * x), np.arcsin, math.asin, call("arcsin"), flags=T)
+unary("arccos",  lambda g, out, x: -g / gc.sqrt(1.0 - x * x), np.arccos, math.acos, call("arccos"),
+      flags=T + ("nonnegative",))
+unary("sinh",    lambda g, out, x: g * gc.cosh(x),  np.sinh,     math.sinh,      call("sinh"), flags=T)
+unary("cosh",    lambda g, out, x: g * gc.sinh(x),  np.cosh,     math.cosh,      call("cosh"),
+      flags=T + ("nonnegative",))
+unary("erf",     lambda g, out, x: g * (2.0 / math.sqrt(math.pi)) * gc.exp(-(x * x)), _erf, math.erf,
+      call("erf"), flags=T, doc="The error function, (2/√π) ∫₀ˣ e^(−t²) dt.")
 unary("abs",     lambda g, out, x: g * gc.sign(x),  np.abs,      abs,
       lambda node, a: Expr(f"|{a.text}|"), dtypes="any", flags=("nonnegative",),
       doc="Elementwise ``|x|`` (its derivative at 0 is taken as 0, like JAX).")
