@@ -421,6 +421,14 @@ def solve_shapes(draw):
     return ((2, n, n), (n, k)), {}
 
 
+@st.composite
+def triangular_solve_args(draw):
+    shapes, _ = draw(solve_shapes())
+    attrs = {"lower": draw(st.booleans()), "trans": draw(st.sampled_from([0, 1])),
+             "unit_diagonal": draw(st.booleans())}
+    return shapes, attrs
+
+
 EINSUMS = ["ij,jk->ik", "ij->j", "i,i->", "ij,ij->i", "bij,bjk->bik", "ij->ji", "ij,k->ik", "ijk->ki"]
 
 
@@ -458,6 +466,9 @@ LINALG = [
     _unary_matrix("inv", lambda a: gc.inv(a), square, well_conditioned, np.linalg.inv, op="inv"),
     OpSpec("solve", lambda a, b: gc.solve(a, b), solve_shapes(), (well_conditioned, normal),
            np.linalg.solve, op="solve"),
+    OpSpec("solve_triangular", lambda a, b, **kw: gc.solve_triangular(a, b, **kw), triangular_solve_args(),
+           (well_conditioned, normal),
+           lambda a, b, **kw: _np_solve_triangular(a, b, **kw), op="solve_triangular"),
     _unary_matrix("det", lambda a: gc.det(a), square, well_conditioned, np.linalg.det, op="det"),
     _unary_matrix("slogdet", lambda a: gc.stack(gc.slogdet(a), axis=-1), square, well_conditioned,
                   lambda a: np.stack(np.linalg.slogdet(a), axis=-1), op="slogdet"),
@@ -481,6 +492,18 @@ LINALG = [
 OPS = OPS + LINALG
 OPS_BY_NAME = {spec.name: spec for spec in OPS}
 OPS_BY_PRIMITIVE = {spec.op: spec for spec in OPS if spec.op}
+
+
+def _np_solve_triangular(a, b, lower, trans, unit_diagonal):
+    """op(T)⁻¹ b by numpy alone (an oracle independent of SciPy's triangular solver)."""
+    n = a.shape[-1]
+    k = (-1 if lower else 1) if unit_diagonal else 0
+    t = np.tril(a, k) if lower else np.triu(a, k)
+    if unit_diagonal:
+        t = t + np.eye(n)
+    if trans:
+        t = np.swapaxes(t, -1, -2)
+    return np.linalg.solve(t, b)
 
 
 def _logsumexp_reference(x, axis, keepdims):

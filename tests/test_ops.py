@@ -127,3 +127,17 @@ def test_sigmoid_is_accurate_over_the_whole_range_without_overflow(dtype):
     relative = np.abs(got[normal] - expected[normal]) / (np.abs(expected[normal]) * np.finfo(dtype).eps)
     assert got.dtype == np.dtype(dtype) and relative.max() <= 3, relative.max()
     assert got[-3] == 1.0 and got[-2] == 0.0 and np.isnan(got[-1]) and got[-7] == got[-6] == 0.5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_solve_triangular_reads_one_triangle_and_refuses_a_zero_on_the_diagonal(backend):
+    a = gc.placeholder("a", (3, 3))
+    b = gc.placeholder("b", (3,))
+    fn = gc.compile(gc.Graph([a, b], [gc.solve_triangular(a, b, lower=True)]), backend=backend)
+    lower = np.array([[2.0, 9.0, 9.0], [1.0, 3.0, 9.0], [4.0, 5.0, 6.0]])  # the 9s are never read
+    (x,) = fn(a=lower, b=np.array([2.0, 4.0, 15.0]))
+    np.testing.assert_allclose(np.tril(lower) @ x, [2.0, 4.0, 15.0], rtol=1e-14)
+    singular = lower.copy()
+    singular[1, 1] = 0.0
+    with pytest.raises(gc.GraphError, match="singular"):
+        fn(a=singular, b=np.ones(3))

@@ -324,7 +324,30 @@ def _inv(gen, node, ops):
     return _simple(gen.helper("lapack_inv"), (":", ":"))(gen, node, ops)
 
 
+def _solve_triangular(gen, node, ops):
+    """op(A)⁻¹ b by BLAS ?trsm (``triangular_solve``), one matrix at a time over batch axes."""
+    a, b = ops
+    A, B = node.inputs
+    ea, _ = gen.realize(a, A.dtype, allow_f=False)
+    eb, _ = gen.realize(b, B.dtype, allow_f=False)
+    dest = gen.alloc(node)
+    core = 1 if B.ndim == 1 else 2
+    batch = node.shape[:node.ndim - core]
+    at = node.attrs
+    fn = gen.helper("triangular_solve")
+
+    def lines(idx):
+        ia = broadcast_index(A.shape[:-2], batch, idx)
+        ib = broadcast_index(B.shape[:-core], batch, idx)
+        return [f"{fn}({_sub(ea, ia)}, {_sub(eb, ib)}, {_sub(dest.array_expr(), idx)}, {at['lower']}, "
+                f"{at['trans']}, {at['unit_diagonal']}){gen.comment(node)}"]
+
+    _batch_loops(gen, batch, lines)
+    return dest
+
+
 STATEMENTS = {
+    "solve_triangular": _solve_triangular,
     "matmul": _matmul,
     "einsum": _einsum,
     "inv": _inv,

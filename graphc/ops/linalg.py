@@ -14,7 +14,7 @@ from ..errors import GraphError, ShapeError
 from .core import api as gc
 from .core import bind
 from .declare import defop
-from .notation import ATOM, POSTFIX, Expr, call, juxtapose
+from .notation import ATOM, POSTFIX, Expr, call, juxtapose, transposed
 from .promotion import as_node, cast, promote
 from .rules import unbroadcast
 from .shapes import broadcast_shape_tuples, normalize_axis, require_float, same_dtype
@@ -273,6 +273,78 @@ defop("solve", _infer_solve, arity=2, category="linalg", api="solve", function=s
       vjp=[_solve_vjp_a, _solve_vjp_b],
       jvp=[_solve_jvp_a, lambda t, out, a, b: gc.solve(a, t)],
       impl=np.linalg.solve, formula=lambda node, a, b: juxtapose(_inverse(a), b), _builtin=True)
+
+
+# --- solve_triangular ----------------------------------------------------------------------------
+def _infer_solve_triangular(a, b, lower, trans, unit_diagonal):
+    return _infer_solve(a, b)
+
+
+def _triangle(a, lower, unit_diagonal):
+    """The mask of the entries a triangular solve reads: its triangle, less the diagonal when
+    that is taken as ones."""
+    n = a.shape[-1]
+    k = (-1 if lower else 1) if unit_diagonal else 0
+    mask = np.tril(np.ones((n, n)), k) if lower else np.triu(np.ones((n, n)), k)
+    return gc.constant(mask.astype(a.dtype))
+
+
+def solve_triangular(a, b, trans=0, lower: bool = False, unit_diagonal: bool = False, name=None):
+    """``scipy.linalg.solve_triangular``: x with op(a) x = b, op(a) = a (``trans`` 0 or "N") or
+    aᵀ (1, "T" or "C"), reading only a's lower (``lower``) or upper triangle, its diagonal taken
+    as ones with ``unit_diagonal``. b is a vector or a matrix of right-hand sides; leading axes
+    are a batch. A zero on the diagonal raises a GraphError when the graph runs."""
+    if trans not in (0, 1, 2, "N", "T", "C"):
+        raise GraphError(f"solve_triangular: trans must be 0, 1, 2, 'N', 'T' or 'C', got {trans!r}")
+    a, b = promote(a, b, floating=True)
+    attrs = {"lower": bool(lower), "trans": trans not in (0, "N"), "unit_diagonal": bool(unit_diagonal)}
+    return bind("solve_triangular", [a, b], attrs, name=name)
+
+
+def _solve_triangular_impl(a, b, lower, trans, unit_diagonal):
+    from scipy.linalg import solve_triangular as scipy_solve
+
+    core = 1 if b.ndim == 1 else 2
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-core])
+    out = np.empty(batch + b.shape[-core:], np.result_type(a, b))
+    for idx in np.ndindex(*batch):
+        ai = a[idx[len(idx) - (a.ndim - 2):]] if a.ndim > 2 else a
+        bi = b[idx[len(idx) - (b.ndim - core):]] if b.ndim > core else b
+        out[idx] = scipy_solve(ai, bi, trans=int(trans), lower=lower, unit_diagonal=unit_diagonal,
+                               check_finite=False)
+    return out
+
+
+def _solve_triangular_vjp_a(g, out, a, b, lower, trans, unit_diagonal):
+    gb = gc.solve_triangular(a, g, trans=not trans, lower=lower, unit_diagonal=unit_diagonal)
+    if b.ndim == 1:
+        outer = gc.expand_dims(gb, -1) * gc.expand_dims(out, -2)  # b̄ xᵀ
+    else:
+        outer = gc.matmul(gb, _mT(out))
+    grad = -(_mT(outer) if trans else outer)  # op(A) = A: -b̄ xᵀ; op(A) = Aᵀ: -x b̄ᵀ
+    return unbroadcast(grad * _triangle(a, lower, unit_diagonal), a.shape)
+
+
+def _solve_triangular_jvp_a(t, out, a, b, lower, trans, unit_diagonal):
+    dt = t * _triangle(a, lower, unit_diagonal)
+    return -gc.solve_triangular(a, gc.matmul(_mT(dt) if trans else dt, out), trans=trans, lower=lower,
+                                unit_diagonal=unit_diagonal)
+
+
+def _solve_triangular_formula(node, a, b):
+    inverse = _inverse(transposed(a) if node.attrs["trans"] else a)
+    return juxtapose(inverse, b)
+
+
+defop("solve_triangular", _infer_solve_triangular, arity=2, category="linalg", api="solve_triangular",
+      function=solve_triangular,
+      vjp=[_solve_triangular_vjp_a,
+           lambda g, out, a, b, lower, trans, unit_diagonal: unbroadcast(gc.solve_triangular(
+               a, g, trans=not trans, lower=lower, unit_diagonal=unit_diagonal), b.shape)],
+      jvp=[_solve_triangular_jvp_a,
+           lambda t, out, a, b, lower, trans, unit_diagonal: gc.solve_triangular(
+               a, t, trans=trans, lower=lower, unit_diagonal=unit_diagonal)],
+      impl=_solve_triangular_impl, formula=_solve_triangular_formula, _builtin=True)
 
 
 # --- det, slogdet --------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
 # routine -> (SciPy module that exports it, number of arguments, every one by pointer: Fortran)
 _SOURCES = {"gesv": ("cython_lapack", 8), "getrf": ("cython_lapack", 6),
             "symv": ("cython_blas", 10), "symm": ("cython_blas", 12), "gemm": ("cython_blas", 13),
-            "gemv": ("cython_blas", 11)}
+            "gemv": ("cython_blas", 11), "trsm": ("cython_blas", 11)}
 
 
 def _external(letter: str, name: str) -> types.ExternalFunction:
@@ -153,6 +153,10 @@ def _gemv(a, *pointers):
     """BLAS ?gemv of ``a``'s dtype."""
 
 
+def _trsm(a, *pointers):
+    """BLAS ?trsm of ``a``'s dtype."""
+
+
 def _overload_routine(stub, name):
     @overload(stub)
     def of_dtype(a, *pointers):
@@ -170,6 +174,7 @@ _overload_routine(_symv, "symv")
 _overload_routine(_symm, "symm")
 _overload_routine(_gemm, "gemm")
 _overload_routine(_gemv, "gemv")
+_overload_routine(_trsm, "trsm")
 
 
 @numba.njit(**FLAGS)
@@ -239,6 +244,36 @@ def lapack_det(a):
 def lapack_inv(a):
     """The solution of a @ x = I, as np.linalg.inv computes it."""
     return lapack_solve(a, np.eye(a.shape[0], dtype=a.dtype))
+
+
+@numba.njit(**FLAGS)
+def triangular_solve(a, b, out, lower, trans, unit):
+    """out = op(a)⁻¹ b by BLAS ?trsm: a triangular (its lower triangle when ``lower``, else its
+    upper; the diagonal read as ones when ``unit``), op(a) = aᵀ when ``trans``, b a vector or a
+    matrix. A zero on the diagonal raises LinAlgError, as LAPACK's ?trtrs and SciPy do. Read
+    column-major, C arrays are transposed: op(a) x = b is solved as xᵀ op(a)ᵀ = bᵀ, a solve from
+    the right with aᵀ, whose stored triangle is the other one."""
+    n = a.shape[0]
+    if not unit:
+        for i in range(n):
+            if a[i, i] == 0:
+                raise np.linalg.LinAlgError("singular matrix: a zero on the diagonal")
+    copy_into(out, b)
+    chars = np.empty(4, np.uint8)  # side, uplo, transa, diag
+    chars[0] = 82  # "R"
+    chars[1] = 85 if lower else 76  # a's lower triangle is aᵀ's upper one: "U", else "L"
+    chars[2] = 84 if trans else 78  # op(a)ᵀ = a = (aᵀ)ᵀ: "T"; = aᵀ: "N"
+    chars[3] = 85 if unit else 78  # "U", "N"
+    ints = np.empty(4, np.int32)  # m, n, lda, ldb
+    k = out.size // n if n else 0
+    ints[0] = k
+    ints[1] = n
+    ints[2] = max(n, 1)
+    ints[3] = max(k, 1)
+    alpha = np.ones(1, a.dtype)
+    if n and k:
+        _trsm(a, chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes, ints[0:].ctypes,
+              ints[1:].ctypes, alpha.ctypes, a.ctypes, ints[2:].ctypes, out.ctypes, ints[3:].ctypes)
 
 
 @numba.njit(**FLAGS)
@@ -473,7 +508,8 @@ def copy_into(out, x):
 
 HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "blas_dot_add", "parallel_dot", "blas_matvec",
            "blas_matvec_add", "parallel_matvec", "both_matvecs",
-           "parallel_both_matvecs", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet")
+           "parallel_both_matvecs", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet",
+           "triangular_solve")
 
 
 PARALLEL_HELPERS = ("parallel_dot", "parallel_matvec", "parallel_both_matvecs")
