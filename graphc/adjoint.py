@@ -100,7 +100,7 @@ def backpropagate(graph: Graph, output: Node, seed: Node, wrt: list[Node]) -> di
                 c = rule(total, node, *node.inputs, **node.attrs, **extra)
             if c is None:
                 continue
-            check_rule_result(c, operand, f"VJP {node.op}[{i}]")
+            check_rule_result(c, operand, f"VJP {node.op}[{i}]", prim)
             pending.setdefault(operand.serial, []).append(c)
     return adjoints
 

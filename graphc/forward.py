@@ -57,7 +57,7 @@ def push_tangents(graph: Graph, tangents: dict[int, Node]) -> dict[int, Node]:
                     total = part if total is None else gc.add(total, part)
         if total is None:
             continue
-        check_rule_result(total, node, f"JVP {node.op}")
+        check_rule_result(total, node, f"JVP {node.op}", prim)
         if total.meta.tangent_of is None:
             total._annotate(tangent_of=node)
         tangents[node.serial] = total

@@ -29,7 +29,7 @@ from .context import Location
 from .dtypes import SUPPORTED
 from .errors import DTypeError, GraphError, GraphTypeError, SerializationError, ShapeError
 from .ir import Graph, Meta, Node
-from .ops.core import PRIMITIVES, bind
+from .ops.core import bind, find, how_to_declare
 
 FORMAT = "graphc-graph"
 VERSION = 1
@@ -407,9 +407,9 @@ class _Loader:
         path = f"$.nodes[{i}]"
         _object(entry, path, _NODE_KEYS, required=("op", "inputs", "shape", "dtype"))
         op = _string(entry["op"], f"{path}.op")
-        prim = PRIMITIVES.get(op)
+        prim = find(op) if len(op) <= 200 else None
         if prim is None:
-            _fail(f"{path}.op", f"unknown op {op[:80]!r}; known ops: {', '.join(sorted(PRIMITIVES))}")
+            _fail(f"{path}.op", how_to_declare(op[:80]))
         inputs = _indices(entry["inputs"], f"{path}.inputs", count)
         if prim.arity is not None and len(inputs) != prim.arity:
             _fail(f"{path}.inputs", f"{op} takes {prim.arity} operand(s), got {len(inputs)}")

@@ -23,7 +23,7 @@ from . import formulas
 from .formulas import Expr, atom
 from .labels import bar, clip, number, shape_text, subscript, tangent
 
-_RULE = re.compile(r"^(vjp|jvp) (\w+)(?:\[(\d+)\])?$")
+_RULE = re.compile(r"^(vjp|jvp) ([\w.]+)(?:\[(\d+)\])?$")
 SEED_RULES = ("seed", "cotangent input")
 TANGENT_SEED_RULES = ("tangent input", "direction input")
 EXPRESSION_LIMIT = 32  # longer helper expressions are named by their listing number instead

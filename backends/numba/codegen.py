@@ -94,6 +94,7 @@ class Generator:
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
+        self.batch_errors: dict[str, str] = {}  # flag array -> message, for errors met in the batch loop
         # serial -> the array a sum node's value is added into, not written (a thread's partial
         # sum over the blocks of rows it computes: rows.BlockGenerator)
         self.accumulators: dict[int, Value] = {}
@@ -192,6 +193,14 @@ class Generator:
                 return found
         self.line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
         return Value(tuple(shape), array=name, fresh=True, outer=not self.inner)
+
+    def batch_error(self, message: str) -> str:
+        """The name of a flag array, one entry per sample, set where ``message``'s error happens
+        inside the batch loop: the error is raised after the loop, since a ``raise`` inside a
+        ``prange`` loop keeps numba from running it in parallel."""
+        name = self.name("failed")
+        self.batch_errors[name] = message
+        return name
 
     def can_parallel(self, shape, ops=(), work: int | None = None) -> bool:
         """Whether a loop nest over ``shape`` computing the ops named in ``ops`` (per element),
@@ -323,10 +332,14 @@ class Generator:
         head = [f"    n_batch = {first}.shape[0]"]
         head += [f"    out{i} = np.empty({shape_text(('n_batch',) + o.shape)}, {NP_TYPE[o.dtype]})"
                  .replace("'", "") for i, o in enumerate(g.outputs)]
+        head += [f"    {flag} = np.zeros(n_batch, np.bool_)" for flag in self.batch_errors]
         head.append("    for k in prange(n_batch):")
         self.used_prange = True
+        tail = []
+        for flag, message in self.batch_errors.items():
+            tail += [f"    if {flag}.any():", f"        raise ValueError({message!r})"]
         outs = "".join(f"out{i}, " for i in range(len(g.outputs)))
-        return self._function(self.outer_lines + head + self.inner_lines + [f"    return ({outs})"])
+        return self._function(self.outer_lines + head + self.inner_lines + tail + [f"    return ({outs})"])
 
     def _function(self, body: list[str]) -> str:
         args = ", ".join([name for name, _, _ in self.args] + [name for name, _, _ in self.workspace])

@@ -385,7 +385,12 @@ def user_array_call(gen, node, ops, function: str) -> Value:
     result = gen.name(f"r{gen.index[node.serial]}")
     gen.line(f"{result} = {function}({', '.join(args)}){gen.comment(node)}")
     gen.line(f"if {result}.shape != {shape_text(node.shape)}:")
-    gen.line(f"    raise ValueError(\"op {node.op!r}: its numba function returned an array of another shape "
-             f"than {shape_text(node.shape)}\")")
+    message = (f"op {node.op!r}: its numba function returned an array of another shape than "
+               f"{shape_text(node.shape)}")
+    if gen.inner:  # no raise inside the batch loop (numba would not run it in parallel): flagged
+        gen.line(f"    {gen.batch_error(message)}[k] = True")
+        gen.line(f"    {result} = np.zeros({shape_text(node.shape)}, {result}.dtype)")
+    else:
+        gen.line(f"    raise ValueError({message!r})")
     gen.line(f"{name} = {result}.astype({dt})")
     return Value(node.shape, array=name, fresh=True, outer=not gen.inner)

@@ -29,6 +29,7 @@ their own lowering tables for the ops they lower specially, keyed by the op name
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -121,6 +122,51 @@ def primitive(name: str) -> Primitive:
         return PRIMITIVES[name]
     except KeyError:
         raise GraphError(f"unknown op {name!r}; known ops: {', '.join(sorted(PRIMITIVES))}") from None
+
+
+ENTRY_POINT_GROUP = "graphc.ops"
+_plugins_loaded = False
+_plugin_failures: list[str] = []
+
+
+def find(name: str) -> Primitive | None:
+    """The op ``name``, declared in this process or by an installed package: on the first miss,
+    every entry point of the group ``graphc.ops`` is loaded once (a module that declares ops when
+    imported, or a function that declares them when called). Names a file holds are only ever
+    looked up here, never imported: a file cannot make graphc import a module it names."""
+    prim = PRIMITIVES.get(name)
+    if prim is None and not _plugins_loaded:
+        load_plugins()
+        prim = PRIMITIVES.get(name)
+    return prim
+
+
+def load_plugins() -> list[str]:
+    """Load the ``graphc.ops`` entry points (once per process); returns the failures, one line each."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return list(_plugin_failures)
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()  # importing a module declares its ops
+            if not isinstance(loaded, types.ModuleType) and callable(loaded):
+                loaded()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break graphc
+            _plugin_failures.append(f"entry point {ep.name!r} ({ep.value}): {type(exc).__name__}: {exc}")
+    return list(_plugin_failures)
+
+
+def how_to_declare(name: str) -> str:
+    """Advice for an op that is not declared in this process."""
+    text = (f"unknown op {name!r}: it is not declared in this process; import the module that declares it "
+            f"(gc.defop) first, or have its package declare it through an entry point of the group "
+            f"{ENTRY_POINT_GROUP!r} (graphc loads those when it meets an op it does not know)")
+    if _plugin_failures:
+        text += "; loading the entry points failed: " + "; ".join(_plugin_failures)
+    return text
 
 
 class _Api:

@@ -91,7 +91,7 @@ def defop(
             raise DeclarationError(f"op {name!r}: dtypes must be one of {DTYPE_RULES}, got {dtypes!r}")
         lins = _per_operand(name, "derivative", derivative, arity)
         infer = _broadcast_rule(dtypes, result_dtype)
-        vjp, jvp = _elementwise_rules(lins)
+        vjp, jvp = _elementwise_rules(name, lins, _builtin)
         if function is None:
             function = _elementwise_function(name, arity, dtypes == "float")
     else:
@@ -162,6 +162,9 @@ def _positional(fn) -> tuple[int, bool] | None:
 
 
 def _arity(name, arity, derivative, impl, infer, elementwise):
+    """Explicit, else the positional parameters (without defaults) of the shape rule or, for an
+    elementwise op, the length of its list of derivatives or the implementation's parameters.
+    Attributes are keyword arguments: after a ``*`` in the shape rule, or with defaults."""
     if arity != "infer":
         if arity is not None and (isinstance(arity, bool) or not isinstance(arity, int) or arity < 0):
             raise DeclarationError(f"op {name!r}: arity must be a non-negative int or None, got {arity!r}")
@@ -170,7 +173,7 @@ def _arity(name, arity, derivative, impl, infer, elementwise):
         return len(derivative)
     if isinstance(impl, np.ufunc):
         return impl.nin
-    for fn in (impl, infer):
+    for fn in ((impl,) if elementwise else (infer, impl)):
         found = _positional(fn) if fn is not None else None
         if found is not None:
             count, variadic = found
@@ -233,18 +236,41 @@ def _broadcast_rule(dtypes: str, result_dtype):
     return infer
 
 
-def _elementwise_rules(lins):
+def _elementwise_rules(name: str, lins, builtin: bool):
     if lins is None:
         return None, None
+
+    def checked(lin, i, mode):
+        def rule(g, out, *xs):
+            built = lin(g, out, *xs)
+            if built is not None and not _fits(built, out, exact=mode == "VJP"):
+                what = f"derivative {i} of op {name!r}" + ("" if builtin else " (declared with defop)")
+                raise DeclarationError(
+                    f"the {mode} rule from the {what} built {built.type_string}; an elementwise derivative "
+                    f"g·∂out/∂x must have the output's type {out.type_string}")
+            return built
+        return rule
+
     vjps, jvps = [], []
     for i, lin in enumerate(lins):
         if lin is None:
             vjps.append(None)
             jvps.append(None)
             continue
-        vjps.append(lambda g, out, *xs, _lin=lin, _i=i: unbroadcast(_lin(g, out, *xs), xs[_i].shape))
-        jvps.append(lambda t, out, *xs, _lin=lin: _lin(t, out, *xs))
+        vjp, jvp = checked(lin, i, "VJP"), checked(lin, i, "JVP")
+        vjps.append(lambda g, out, *xs, _lin=vjp, _i=i: unbroadcast(_lin(g, out, *xs), xs[_i].shape))
+        jvps.append(jvp)
     return tuple(vjps), tuple(jvps)
+
+
+def _fits(built, out, exact: bool) -> bool:
+    """Whether a derivative's result has the output's type (VJP: g has it, so the result does;
+    JVP: the tangent has the operand's shape, which broadcasts to the output's)."""
+    if exact:
+        return built.shape == out.shape and built.dtype == out.dtype
+    if built.dtype != out.dtype or len(built.shape) > len(out.shape):
+        return False
+    return all(d in (1, o) for d, o in zip(built.shape[::-1], out.shape[::-1]))
 
 
 def _elementwise_function(op: str, arity, floating: bool):
