@@ -15,6 +15,7 @@ from graphc.context import where
 from graphc.errors import BackendError, GraphError
 from graphc.ir import Graph
 from graphc.ops.core import PRIMITIVES, evaluate
+from graphc.transform import inline_calls
 
 
 class Interpreter:
@@ -107,7 +108,7 @@ class NumpyBackend:
     def compile(self, graph: Graph, batch=(), **options):
         if options:
             raise BackendError(f"the numpy backend takes no options, got {sorted(options)}")
-        interpreter = Interpreter(graph)
+        interpreter = Interpreter(inline_calls(graph))
         if batch:
             return BatchedInterpreter(graph, interpreter, batch)
         return interpreter

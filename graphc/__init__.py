@@ -17,6 +17,7 @@ from .backend_registry import list_backends, register_backend
 from .builder import *  # noqa: F403 - the builder functions: the primitives' and the composites
 from .compile import CompiledGraph, compile
 from .context import Location, provenance, scope
+from .custom import custom_vjp
 from .errors import (
     BackendError,
     DeclarationError,

@@ -73,9 +73,18 @@ def _freeze_attr(value):
         return int(value)
     if isinstance(value, (np.floating,)):
         return float(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, float, str, Graph)):
         return value
-    raise GraphTypeError(f"node attribute values must be plain data, got {type(value).__name__}")
+    raise GraphTypeError(f"node attribute values must be plain data or graphs, got {type(value).__name__}")
+
+
+def _attr_text(value) -> str:
+    """An attribute value as text for a node's digest: a graph by its content, not its identity."""
+    if isinstance(value, tuple):
+        return "(" + ",".join(_attr_text(v) for v in value) + ")"
+    if isinstance(value, Graph):
+        return f"graph:{value.digest}"
+    return repr(value)
 
 
 _NO_ATTRS = MappingProxyType({})
@@ -104,9 +113,8 @@ class Node:
         setattr_(self, "value", value)
         setattr_(self, "meta", meta)
         setattr_(self, "serial", next(_serial_counter))
-        h = hashlib.sha256(
-            f"{op}|{sorted(frozen.items()) if frozen else ''}|{self.shape}|{dtype.str}".encode()
-        )
+        attrs_text = ",".join(f"{k}={_attr_text(v)}" for k, v in sorted(frozen.items())) if frozen else ""
+        h = hashlib.sha256(f"{op}|{attrs_text}|{self.shape}|{dtype.str}".encode())
         for inp in self.inputs:
             h.update(inp.digest)
         if value is not None:

@@ -21,6 +21,8 @@ def node_labels(graph: Graph) -> dict[int, str]:
 
 
 def _format_attr(value) -> str:
+    if isinstance(value, Graph):
+        return f"<graph {printable(value.name or '')}: {len(value)} nodes>".replace("graph :", "graph:")
     if isinstance(value, tuple):
         return "(" + ",".join(_format_attr(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     if isinstance(value, str):
@@ -62,7 +64,9 @@ def format_node(node: Node, labels: dict[int, str]) -> str:
     return text
 
 
-def format_graph(graph: Graph) -> str:
+def format_graph(graph: Graph, indent: str = "") -> str:
+    """The listing; the graphs a node carries (a ``custom`` function's, its rules') follow its
+    line, indented, each under the name of its attribute."""
     labels = node_labels(graph)
     head = ", ".join(f"{labels[p.serial]}: {p.type_string}" for p in graph.inputs)
     title = f"graph {printable(graph.name)}" if graph.name else "graph"
@@ -71,6 +75,10 @@ def format_graph(graph: Graph) -> str:
         if n.op == "placeholder":
             continue
         lines.append("  " + format_node(n, labels))
+        for key, value in n.attrs.items():
+            if isinstance(value, Graph):
+                nested = format_graph(value, "      ").lstrip()
+                lines.append(f"    {key} = {nested}")
     if graph.output_names:
         outs = ", ".join(f"{printable(k)}={labels[o.serial]}"
                          for k, o in zip(graph.output_names, graph.outputs))
@@ -78,4 +86,4 @@ def format_graph(graph: Graph) -> str:
         outs = ", ".join(labels[o.serial] for o in graph.outputs)
     lines.append(f"  return {outs}")
     lines.append("}")
-    return "\n".join(lines)
+    return "\n".join(indent + line for line in lines)

@@ -32,7 +32,8 @@ from .ir import Graph, Meta, Node
 from .ops.core import bind, find, how_to_declare
 
 FORMAT = "graphc-graph"
-VERSION = 1
+VERSION = 2  # 2: attributes may hold graphs (a custom function's); version 1 files load as before
+READS = (1, 2)
 
 NPZ_THRESHOLD = 1024  # constants with more elements go to the .npz beside the file (``save`` only)
 
@@ -44,6 +45,8 @@ MAX_NODE_ELEMENTS = 2**32  # elements of any one node (32 GiB of float64)
 MAX_CONSTANT_ELEMENTS = 2**28  # elements of all constants together (2 GiB of float64)
 MAX_ATTR_DEPTH = 4  # lists nested inside one attribute value
 MAX_EXTRA_DEPTH = 8  # containers nested inside ``meta.extra``
+MAX_GRAPH_DEPTH = 8  # graphs nested inside attributes of nodes of graphs
+_NESTED_KEYS = ("name", "inputs", "outputs", "nodes")
 _MAX_INT = 2**63 - 1
 
 _DTYPES = {str(d): d for d in SUPPORTED}
@@ -100,15 +103,9 @@ def _write_atomic(path: Path, write) -> None:
 def _dump(graph: Graph, arrays: dict | None, npz: tuple[str, int] | None, ensure_ascii: bool) -> str:
     if not isinstance(graph, Graph):
         raise GraphTypeError(f"to_json takes a Graph, got {type(graph).__name__}")
-    nodes = graph.nodes
-    index = {n.serial: i for i, n in enumerate(nodes)}
-    head: dict = {"format": FORMAT, "version": VERSION, "name": graph.name,
-                  "inputs": [index[p.serial] for p in graph.inputs]}
-    if graph.output_names is not None:
-        head["outputs"] = {k: index[o.serial] for k, o in zip(graph.output_names, graph.outputs)}
-    else:
-        head["outputs"] = [index[o.serial] for o in graph.outputs]
-    entries = [_node_to_json(i, n, index, arrays, npz) for i, n in enumerate(nodes)]
+    doc = _graph_doc(graph, arrays, npz)
+    head: dict = {"format": FORMAT, "version": VERSION}
+    head.update({k: v for k, v in doc.items() if k != "nodes"})
     if arrays:
         head["arrays"] = npz[0]
 
@@ -121,9 +118,24 @@ def _dump(graph: Graph, arrays: dict | None, npz: tuple[str, int] | None, ensure
             raise SerializationError(f"{where}: cannot be written as JSON: {exc}") from None
 
     lines = ["{"] + [f"  {json.dumps(k)}: {dumps(v, '$.' + k)}," for k, v in head.items()]
+    entries = doc["nodes"]
     body = ",\n".join(f"    {dumps(e, f'$.nodes[{i}]')}" for i, e in enumerate(entries))
     lines.append(f'  "nodes": [\n{body}\n  ]' if entries else '  "nodes": []')
     return "\n".join(lines) + "\n}\n"
+
+
+def _graph_doc(graph: Graph, arrays: dict | None, npz) -> dict:
+    """A graph's name, inputs, outputs and nodes as JSON data (a nested graph keeps its constants
+    inline: ``arrays`` is None for it)."""
+    nodes = graph.nodes
+    index = {n.serial: i for i, n in enumerate(nodes)}
+    doc: dict = {"name": graph.name, "inputs": [index[p.serial] for p in graph.inputs]}
+    if graph.output_names is not None:
+        doc["outputs"] = {k: index[o.serial] for k, o in zip(graph.output_names, graph.outputs)}
+    else:
+        doc["outputs"] = [index[o.serial] for o in graph.outputs]
+    doc["nodes"] = [_node_to_json(i, n, index, arrays, npz) for i, n in enumerate(nodes)]
+    return doc
 
 
 def _node_to_json(i: int, node: Node, index: dict, arrays: dict | None, npz) -> dict:
@@ -149,6 +161,8 @@ def _node_to_json(i: int, node: Node, index: dict, arrays: dict | None, npz) -> 
 def _attr_to_json(value):
     if isinstance(value, tuple):
         return [_attr_to_json(v) for v in value]
+    if isinstance(value, Graph):
+        return {"graph": _graph_doc(value, None, None)}
     return value
 
 
@@ -369,42 +383,67 @@ def _attr(name: str, value, path: str):
 
 
 class _Loader:
-    """One pass over a parsed document: fields, then references and cycles, then nodes."""
+    """One pass over a parsed document: fields, then references and cycles, then nodes. A graph
+    nested in a node's attribute is read by a loader of its own (``parent``), which shares the
+    document's caps (total nodes, constant elements) and is refused past MAX_GRAPH_DEPTH."""
 
-    def __init__(self, doc, directory: Path | None):
-        if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("version", VERSION) != VERSION:
-            version = doc["version"]
-            shown = repr(version)[:40] if isinstance(version, (int, float, str)) else _describe(version)
-            _fail("$.version", f"unknown format version {shown}; this graphc reads version {VERSION}")
-        self.doc = _object(doc, "$", _TOP_KEYS, required=("format", "version", "inputs", "outputs", "nodes"))
+    def __init__(self, doc, directory: Path | None, parent: _Loader | None = None, at: str = "$"):
+        self.at = at
+        self.parent = parent
+        self.root = parent.root if parent is not None else self
+        self.depth = parent.depth + 1 if parent is not None else 0
+        if parent is None:
+            known = doc.get("version", VERSION) in READS if isinstance(doc, dict) else True
+            if isinstance(doc, dict) and doc.get("format") == FORMAT and not known:
+                version = doc["version"]
+                shown = repr(version)[:40] if isinstance(version, (int, float, str)) else _describe(version)
+                _fail("$.version", f"unknown format version {shown}; this graphc reads versions "
+                                   f"{', '.join(map(str, READS))}")
+            self.doc = _object(doc, "$", _TOP_KEYS,
+                               required=("format", "version", "inputs", "outputs", "nodes"))
+        else:
+            if self.depth > MAX_GRAPH_DEPTH:
+                _fail(at, f"graphs nested more than {MAX_GRAPH_DEPTH} levels deep")
+            self.doc = _object(doc, at, _NESTED_KEYS, required=("inputs", "outputs", "nodes"))
         self.directory = directory
         self.npz = None
         self.constant_elements = 0
+        self.node_count = 0
         self.metas: dict = {}
 
     def graph(self) -> Graph:
-        doc = self.doc
-        if doc["format"] != FORMAT:
-            _fail("$.format", f"expected {FORMAT!r}, got {_describe(doc['format'])}")
-        if not _is_int(doc["version"]):
-            _fail("$.version", f"expected an integer, got {_describe(doc['version'])}")
-        name = _string(doc.get("name"), "$.name", optional=True)
+        doc, at = self.doc, self.at
+        if self.parent is None:
+            if doc["format"] != FORMAT:
+                _fail("$.format", f"expected {FORMAT!r}, got {_describe(doc['format'])}")
+            if not _is_int(doc["version"]):
+                _fail("$.version", f"expected an integer, got {_describe(doc['version'])}")
+        name = _string(doc.get("name"), f"{at}.name", optional=True)
         entries = doc["nodes"]
         if not isinstance(entries, list):
-            _fail("$.nodes", f"expected a list of nodes, got {_describe(entries)}")
-        if len(entries) > MAX_NODES:
-            _fail("$.nodes", f"{len(entries)} nodes exceed the limit of {MAX_NODES}")
+            _fail(f"{at}.nodes", f"expected a list of nodes, got {_describe(entries)}")
+        self.root.node_count += len(entries)
+        if self.root.node_count > MAX_NODES:
+            _fail(f"{at}.nodes", f"the file holds more than {MAX_NODES} nodes (the limit), nested graphs "
+                                 "included")
         try:
             fields = [self._fields(i, e, len(entries)) for i, e in enumerate(entries)]
-            _check_order([f[1] for f in fields])
+            _check_order([f[1] for f in fields], at)
             nodes = self._build(fields)
             return self._assemble(nodes, name)
         finally:
             if self.npz is not None:
                 self.npz.close()
 
+    def _attr(self, key: str, value, path: str):
+        """An attribute's value: a nested graph (``{"graph": {...}}``), or plain data."""
+        if isinstance(value, dict):
+            _object(value, path, ("graph",), required=("graph",))
+            return _Loader(value["graph"], None, self, f"{path}.graph").graph()
+        return _attr(key, value, path)
+
     def _fields(self, i: int, entry, count: int):
-        path = f"$.nodes[{i}]"
+        path = f"{self.at}.nodes[{i}]"
         _object(entry, path, _NODE_KEYS, required=("op", "inputs", "shape", "dtype"))
         op = _string(entry["op"], f"{path}.op")
         prim = find(op) if len(op) <= 200 else None
@@ -416,7 +455,7 @@ class _Loader:
         if prim.arity is None and not inputs:
             _fail(f"{path}.inputs", f"{op} needs at least one operand")
         attrs = _object(entry.get("attrs", {}), f"{path}.attrs", _AnyKey())
-        attrs = {k: _attr(k, v, f"{path}.attrs.{k}") for k, v in attrs.items()}
+        attrs = {k: self._attr(k, v, f"{path}.attrs.{k}") for k, v in attrs.items()}
         shape = _shape(entry["shape"], f"{path}.shape")
         dtype = _dtype(entry["dtype"], f"{path}.dtype")
         if (op == "constant") != ("value" in entry):
@@ -427,7 +466,7 @@ class _Loader:
     def _build(self, fields) -> list[Node]:
         nodes: list[Node] = []
         for i, (op, inputs, attrs, shape, dtype, value, meta, _) in enumerate(fields):
-            path = f"$.nodes[{i}]"
+            path = f"{self.at}.nodes[{i}]"
             if op == "constant":
                 value = self._constant(value, shape, dtype, f"{path}.value")
             try:
@@ -451,11 +490,13 @@ class _Loader:
 
     def _constant(self, spec, shape, dtype, path) -> np.ndarray:
         count = math.prod(shape)
-        self.constant_elements += count
-        if self.constant_elements > MAX_CONSTANT_ELEMENTS:
+        self.root.constant_elements += count
+        if self.root.constant_elements > MAX_CONSTANT_ELEMENTS:
             _fail(path, f"the constants hold more than {MAX_CONSTANT_ELEMENTS} elements (the limit)")
         little = dtype.newbyteorder("<")
         if isinstance(spec, dict) and "npz" in spec:
+            if self.parent is not None:
+                _fail(path, "a nested graph keeps its constants inline (base64), not in the .npz file")
             _object(spec, path, ("npz", "sha256"), required=("npz", "sha256"))
             arr = self._npz_array(spec, shape, dtype, path)
         else:
@@ -522,39 +563,40 @@ class _Loader:
         return npz
 
     def _assemble(self, nodes: list[Node], name) -> Graph:
-        doc = self.doc
+        doc, at = self.doc, self.at
         inputs, names = [], {}
-        for k, i in enumerate(_indices(doc["inputs"], "$.inputs", len(nodes))):
+        for k, i in enumerate(_indices(doc["inputs"], f"{at}.inputs", len(nodes))):
             node = nodes[i]
             if node.op != "placeholder":
-                _fail(f"$.inputs[{k}]", f"node {i} is a {node.op} node, not a placeholder")
+                _fail(f"{at}.inputs[{k}]", f"node {i} is a {node.op} node, not a placeholder")
             pname = node.attrs["name"]
             if pname in names:
-                _fail(f"$.inputs[{k}]", f"duplicate input name {pname!r} (also $.inputs[{names[pname]}])")
+                _fail(f"{at}.inputs[{k}]",
+                      f"duplicate input name {pname!r} (also {at}.inputs[{names[pname]}])")
             names[pname] = k
             inputs.append(node)
         for i, node in enumerate(nodes):
             if node.op == "placeholder" and node.attrs["name"] not in names:
-                _fail(f"$.nodes[{i}]", f"placeholder {node.attrs['name']!r} is not listed in $.inputs")
+                _fail(f"{at}.nodes[{i}]", f"placeholder {node.attrs['name']!r} is not listed in {at}.inputs")
             if node.op == "placeholder" and inputs[names[node.attrs["name"]]] is not node:
-                _fail(f"$.nodes[{i}]", f"a second placeholder named {node.attrs['name']!r}")
+                _fail(f"{at}.nodes[{i}]", f"a second placeholder named {node.attrs['name']!r}")
         outs = doc["outputs"]
         if isinstance(outs, dict):
-            outputs = {k: nodes[_index(v, f"$.outputs[{json.dumps(k)}]", len(nodes))]
+            outputs = {k: nodes[_index(v, f"{at}.outputs[{json.dumps(k)}]", len(nodes))]
                        for k, v in outs.items()}
         elif isinstance(outs, list):
-            outputs = [nodes[i] for i in _indices(outs, "$.outputs", len(nodes))]
+            outputs = [nodes[i] for i in _indices(outs, f"{at}.outputs", len(nodes))]
         else:
-            _fail("$.outputs", f"expected a list of node indices or an object name -> index, got "
-                               f"{_describe(outs)}")
+            _fail(f"{at}.outputs", f"expected a list of node indices or an object name -> index, got "
+                                   f"{_describe(outs)}")
         try:
             graph = Graph(inputs, outputs, name=name)
         except GraphError as exc:
-            _fail("$", str(exc))
+            _fail(at, str(exc))
         if len(graph) != len(nodes):
             used = {n.serial for n in graph.nodes}
             dead = next(i for i, n in enumerate(nodes) if n.serial not in used)
-            _fail(f"$.nodes[{dead}]", "the node is used by no output (a file holds only live nodes)")
+            _fail(f"{at}.nodes[{dead}]", "the node is used by no output (a file holds only live nodes)")
         return graph
 
 
@@ -618,7 +660,7 @@ def _meta(value, path: str, count: int, cache: dict) -> tuple[Meta, dict]:
 _DEFAULT_META = Meta()
 
 
-def _check_order(inputs: list[list[int]]) -> None:
+def _check_order(inputs: list[list[int]], at: str = "$") -> None:
     """Operands must come before their users. Only a reference to a later node can close a cycle,
     so networkx is asked for the cycle only when such a reference exists."""
     import networkx as nx  # imported on first use: it is a third of graphc's import time
@@ -631,8 +673,8 @@ def _check_order(inputs: list[list[int]]) -> None:
         cycle = nx.find_cycle(dag)
     except nx.NetworkXNoCycle:
         i, j, k = late
-        _fail(f"$.nodes[{i}].inputs[{j}]", f"forward reference to node {k}: nodes must be listed in "
+        _fail(f"{at}.nodes[{i}].inputs[{j}]", f"forward reference to node {k}: nodes must be listed in "
                                             "topological order (operands before their users)")
     k, i = next((u, v) for u, v in cycle if u >= v)  # every cycle has a reference to a later node
     path = " -> ".join(str(u) for u, _ in cycle) + f" -> {cycle[0][0]}"
-    _fail(f"$.nodes[{i}].inputs[{inputs[i].index(k)}]", f"cycle through nodes {path}")
+    _fail(f"{at}.nodes[{i}].inputs[{inputs[i].index(k)}]", f"cycle through nodes {path}")

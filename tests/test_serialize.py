@@ -270,7 +270,7 @@ def _x_is_4_long(doc):
 
 
 REFUSALS = [
-    (_set(["version"], 2), "$.version", "unknown format version 2; this graphc reads version 1"),
+    (_set(["version"], 3), "$.version", "unknown format version 3; this graphc reads versions 1, 2"),
     (_set(["format"], "other"), "$.format", "expected 'graphc-graph'"),
     (_drop(["nodes"]), "$", "missing field 'nodes'"),
     (_set(["nodes"], {}), "$.nodes", "expected a list of nodes"),
@@ -351,7 +351,7 @@ def test_malformed_text_is_refused_at_the_root(text, words):
 def test_absurd_counts_are_refused_before_work(monkeypatch):
     doc = _doc()
     monkeypatch.setattr(serialize, "MAX_NODES", 5)
-    with pytest.raises(gc.SerializationError, match=r"^\$\.nodes: 6 nodes exceed the limit of 5"):
+    with pytest.raises(gc.SerializationError, match=r"^\$\.nodes: the file holds more than 5 nodes"):
         from_json(json.dumps(doc))
     monkeypatch.setattr(serialize, "MAX_NODES", 100)
     monkeypatch.setattr(serialize, "MAX_CONSTANT_ELEMENTS", 0)

@@ -17,6 +17,7 @@ from numba import types
 from graphc.errors import BackendError
 from graphc.ir import Graph, Node
 from graphc.ops.core import PRIMITIVES
+from graphc.transform import inline_calls
 
 from . import cache, rows
 from .codegen import Generator
@@ -182,7 +183,9 @@ class NumbaBackend:
 
     def fusion_groups(self, graph: Graph) -> list[list[Node]]:
         """The nodes fused into each loop nest of the generated code, in emission order. Nodes
-        not listed are scalars, views, sources or calls (BLAS, LAPACK, np.linalg)."""
+        not listed are scalars, views, sources or calls (BLAS, LAPACK, np.linalg). The graphs of
+        ``custom`` nodes are inlined first, so their nodes are the inlined ones."""
+        graph = inline_calls(graph)
         check_lowerable(graph)
         return [list(loop.members) for loop in Generator(graph).plan.loops]
 
@@ -206,6 +209,7 @@ class NumbaBackend:
         """The graph code is generated from (listed above it): checked, its products paired."""
         if not isinstance(graph, Graph):
             raise BackendError(f"the numba backend compiles a Graph, got {type(graph).__name__}")
+        graph = inline_calls(graph)
         check_lowerable(graph)
         return pair_products(graph)
 

@@ -90,6 +90,8 @@ def lowering(op: str) -> Lowering | None:
 def _advice(prim: Primitive | None) -> str:
     if prim is None:
         return "it is not a declared op"
+    if prim.category == "call":
+        return "a call is inlined before lowering (graphc.transform.inline_calls)"
     if prim.category == "elementwise":
         return ("declare scalar= in its defop: a scalar function numba can compile (e.g. an "
                 "@numba.njit function of floats)")

@@ -3,7 +3,8 @@
 Checks, in one loop over the nodes: every op is a known primitive; each node's shape and dtype are
 what its op's shape rule infers again from its operands and attributes; operands come before
 their consumers (so the graph is acyclic); graph inputs are placeholders and every placeholder
-reached is an input; constants hold a value of their declared type. Raises GraphError naming the
+reached is an input; constants hold a value of their declared type; graphs a node carries are
+well formed too. Raises GraphError naming the
 node and what was wrong; returns the graph so it can be used inline.
 """
 
@@ -50,6 +51,12 @@ def verify(graph: Graph) -> Graph:
                 f"{here}: recorded type {node.type_string}, but the shape rule infers "
                 f"{np.dtype(dtype)}{list(shape)}"
             )
+        for key, value in node.attrs.items():
+            if isinstance(value, Graph):
+                try:
+                    verify(value)
+                except GraphError as exc:
+                    raise GraphError(f"{here}: its graph {key!r} is not well formed: {exc}") from None
         if node.op == "constant":
             v = node.value
             if not isinstance(v, np.ndarray) or v.shape != node.shape or v.dtype != node.dtype:
