@@ -9,6 +9,8 @@ point exceptions give numpy's inf/nan, never an error.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from graphc.context import where
@@ -16,6 +18,16 @@ from graphc.errors import BackendError, GraphError
 from graphc.ir import Graph
 from graphc.ops.core import PRIMITIVES, evaluate
 from graphc.transform import inline_calls
+
+
+def _runner(node):
+    """What computes ``node`` from its operands' values: a built-in op's implementation with the
+    node's attributes bound (trusted to give numpy's dtype, as numpy does), or for a user's op
+    :func:`evaluate`, which checks the result's shape and dtype."""
+    prim = PRIMITIVES[node.op]
+    if not prim.builtin:
+        return lambda *values: evaluate(node, values)
+    return partial(prim.impl, **node.attrs) if node.attrs else prim.impl
 
 
 class Interpreter:
@@ -43,7 +55,8 @@ class Interpreter:
             if s not in keep:
                 free_after.setdefault(step, []).append(s)
         self.steps = [
-            (slot[n.serial], n, tuple(slot[i.serial] for i in n.inputs), tuple(free_after.get(step, ())))
+            (slot[n.serial], _runner(n), n, tuple(slot[i.serial] for i in n.inputs),
+             tuple(free_after.get(step, ())))
             for step, n in enumerate(nodes)
             if n.inputs
         ]
@@ -55,9 +68,9 @@ class Interpreter:
         for s, value in zip(self.input_slots, arrays):
             env[s] = value
         with np.errstate(all="ignore"):
-            for s, node, operands, free in self.steps:
+            for s, run, node, operands, free in self.steps:
                 try:
-                    env[s] = evaluate(node, [env[i] for i in operands])
+                    env[s] = run(*[env[i] for i in operands])
                 except BackendError:
                     raise
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:

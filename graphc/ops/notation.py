@@ -66,7 +66,14 @@ def mul(a: Expr, b: Expr) -> Expr:
     a name times a parenthesised sum is written as the notes write it, ``y(1 − y)``."""
     if a.prec == ATOM and b.prec < PRODUCT and not a.text[-1:].isdigit():
         return Expr(f"{a.text}({b.text})", PRODUCT)
+    if a.text.isdigit() and b.prec >= POSTFIX and _one_letter(b.text):
+        return Expr(f"{a.text}{b.text}", PRODUCT)  # 2f, 2x²: an integer times a one-letter name
     return Expr(f"{a.at(PRODUCT)}·{b.at(PRODUCT)}", PRODUCT)
+
+
+def _one_letter(text: str) -> bool:
+    """A name of one letter with marks, sub- or superscripts (x, x̄, x², v₈ is not: digits)."""
+    return text[:1].isalpha() and sum(c.isalnum() for c in text) == 1
 
 
 def juxtapose(a: Expr, b: Expr) -> Expr:
