@@ -57,8 +57,8 @@ for line in sys.stdin:
 class Worker:
     def __init__(self, python: str, keys: list[str]):
         env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
-        self.process = subprocess.Popen([python, "-c", WORKER, str(HERE), json.dumps(keys)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, env=env)
+        self.process = subprocess.Popen([python, "-c", WORKER, str(HERE), json.dumps(keys)],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.names = json.loads(self.process.stdout.readline())
 
     def time(self, name: str, samples: int) -> float:
