@@ -2,13 +2,15 @@
 
 Each version runs in a worker process of its own Python (a checkout's ``.venv/bin/python``), which
 compiles every graph of ``numba_suite.py`` once and then answers "time this graph" requests; the
-driver asks the two workers in turn, graph by graph, round after round, so both are sampled in
-the same phases of the machine, and reports per graph the median over rounds of each version's
+driver asks the two workers in turn (pausing between them), graph by graph, round after round, so
+both are sampled in the same phases of the machine, and reports per graph the median over rounds of each version's
 median call time and of their ratio (new / old), with the ratio's range.
 
     uv run python benchmarks/compare_trees.py --old /tmp/base/.venv/bin/python [--rounds 9]
 
-Both workers run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, as a user's machine runs.
+Both workers run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, as a user's machine runs, and
+with OPENBLAS_NUM_THREADS=1: two processes each with an OpenBLAS pool on two cores make every call
+of the one measured wait for the other's spinning threads (8 ms per 40 µs call was seen).
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# between two versions' measurements: a parallel kernel's threads spin for a while after it
+# returns, and on two cores they would slow the other process's next measurement
+PAUSE = 0.05
 
 WORKER = r"""
 import json, sys, time
@@ -43,7 +49,11 @@ print(json.dumps(sorted(compiled)), flush=True)
 for line in sys.stdin:
     name, samples = json.loads(line)
     fn, args = compiled[name]
-    reps = max(1, int(0.01 / max(1e-7, suite.median_time(lambda: fn(**args), 1))))
+    calls, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < 0.01 or calls < 3:  # warm: threads awake, caches filled
+        fn(**args)
+        calls += 1
+    reps = max(1, int(0.01 * calls / (time.perf_counter() - t0)))
     times = []
     for _ in range(samples):
         t0 = time.perf_counter()
@@ -57,8 +67,10 @@ for line in sys.stdin:
 class Worker:
     def __init__(self, python: str, keys: list[str]):
         env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        env["OPENBLAS_NUM_THREADS"] = "1"  # see the module docstring
         self.process = subprocess.Popen([python, "-c", WORKER, str(HERE), json.dumps(keys)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                                        cwd=HERE)  # not a checkout: each Python imports its own graphc
         self.names = json.loads(self.process.stdout.readline())
 
     def time(self, name: str, samples: int) -> float:
@@ -93,7 +105,9 @@ def main(argv=None):
             for name in new.names:
                 first, second = (old, new) if r % 2 == 0 else (new, old)  # who goes first alternates
                 a = first.time(name, args.samples)
+                time.sleep(PAUSE)
                 b = second.time(name, args.samples)
+                time.sleep(PAUSE)
                 t_old, t_new = (a, b) if first is old else (b, a)
                 results[name][0].append(t_old)
                 results[name][1].append(t_new)
