@@ -102,7 +102,7 @@ unary("log1p",   lambda g, out, x: g / (x + 1.0),   np.log1p,    math.log1p,
       lambda node, a: Expr(f"ln(1 + {a.text})", POSTFIX), flags=T)
 unary("expm1",   lambda g, out, x: g * (out + 1.0), np.expm1,    math.expm1,
       lambda node, a: Expr(f"exp({a.text}) − 1", SUM), flags=T)
-unary("sqrt",    lambda g, out, x: g / (2.0 * out), np.sqrt,     math.sqrt,
+unary("sqrt",    lambda g, out, x: g * 0.5 / out,   np.sqrt,     math.sqrt,
       lambda node, a: Expr(f"√{a.at(POSTFIX)}", POSTFIX), flags=("nonnegative",))
 unary("tanh",    lambda g, out, x: g * (1.0 - out * out), np.tanh, math.tanh,   call("tanh"), flags=T)
 unary("sigmoid", lambda g, out, x: g * (out * (1.0 - out)), _sigmoid, _sigmoid_scalar, call("σ"),
