@@ -3,8 +3,8 @@
 Each version runs in a worker process of its own Python (a checkout's ``.venv/bin/python``), which
 compiles every graph of ``numba_suite.py`` once and then answers "time this graph" requests; the
 driver asks the two workers in turn (pausing between them), graph by graph, round after round, so
-both are sampled in the same phases of the machine, and reports per graph the median over rounds of each version's
-median call time and of their ratio (new / old), with the ratio's range.
+both are sampled in the same phases of the machine, and reports per graph the median over rounds
+of each version's median call time and of their ratio (new / old), with the ratio's range.
 
     uv run python benchmarks/compare_trees.py --old /tmp/base/.venv/bin/python [--rounds 9]
 
