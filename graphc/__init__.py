@@ -32,6 +32,7 @@ from .forward import jvp
 from .hvp import hessian, hvp, jacobian, taylor
 from .ir import Graph, Meta, Node
 from .linalg import *  # noqa: F403 - the linear-algebra builder functions
+from .loops import fori_loop, scan, while_loop
 from .ops.declare import defop
 from .pipeline import Stage, trace_pipeline
 from .rewrite import optimize

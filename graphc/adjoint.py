@@ -54,58 +54,110 @@ def resolve_wrt(graph: Graph, wrt, what: str = "differentiate") -> list[Node]:
     return nodes
 
 
-def on_path(graph: Graph, sources: list[Node], target: Node) -> set[int]:
-    """Serials of float nodes lying on some path from a source to the target (both included)."""
+def carries_float(node: Node) -> bool:
+    """Whether a node holds a float value (a tuple node: any of its results)."""
+    if node.types is not None:
+        return any(is_float(t) for _, t in node.types)
+    return is_float(node.dtype)
+
+
+def on_path(graph: Graph, sources: list[Node], targets) -> set[int]:
+    """Serials of float nodes lying on some path from a source to a target (both included)."""
     import networkx as nx  # imported on first use: it is a third of graphc's import time
 
+    targets = [targets] if isinstance(targets, Node) else list(targets)
     dag = graph.nx
     downstream = {s.serial for s in sources}
     for s in sources:
         downstream |= nx.descendants(dag, s.serial)
-    upstream = nx.ancestors(dag, target.serial) | {target.serial}
+    upstream = set()
+    for t in targets:
+        upstream |= nx.ancestors(dag, t.serial) | {t.serial}
     by_serial = graph._by_serial()
-    return {s for s in downstream & upstream if is_float(by_serial[s].dtype)}
+    return {s for s in downstream & upstream if carries_float(by_serial[s])}
 
 
-def backpropagate(graph: Graph, output: Node, seed: Node, wrt: list[Node]) -> dict[int, Node]:
-    """Adjoints (serial -> node) of every node on a path from ``wrt`` to ``output``."""
-    relevant = on_path(graph, wrt, output)
-    pending: dict[int, list[Node]] = {output.serial: [seed]} if output.serial in relevant else {}
-    adjoints: dict[int, Node] = {}
+def _sum(contributions: list[Node]) -> Node:
+    total = contributions[0]
+    for c in contributions[1:]:
+        total = gc.add(total, c)
+    return total
+
+
+def backpropagate(graph: Graph, output, seed, wrt: list[Node]) -> dict[int, Node]:
+    """Adjoints (serial -> node) of every node on a path from ``wrt`` to the output(s).
+
+    ``output`` and ``seed`` are a node and its cotangent, or lists of them (several outputs
+    seeded at once, as a loop's reverse body needs). A node with several results gets a tuple
+    of cotangents, one per result (None: zero), gathered from its ``item`` nodes; its adjoint in
+    the result is that tuple.
+    """
+    outputs = [output] if isinstance(output, Node) else list(output)
+    seeds = [seed] if isinstance(seed, Node) else list(seed)
+    relevant = on_path(graph, wrt, outputs)
+    pending: dict[int, list] = {}
+    for out, s in zip(outputs, seeds):
+        if out.serial in relevant and s is not None:
+            pending.setdefault(out.serial, []).append(s)
+    adjoints: dict[int, object] = {}
     for node in reversed(graph.nodes):
         contributions = pending.pop(node.serial, None)
         if not contributions:
             continue
         where_ = {"location": node.meta.location, "scope": node.meta.scope}
-        total = contributions[0]
         with provenance(pass_name="adjoint", role="adjoint", rule="adjoint sum",
                         derived_from=(node,), **where_):
-            for c in contributions[1:]:
-                total = gc.add(total, c)
-        if total.meta.adjoint_of is None:
+            if node.types is not None:  # (index, cotangent) pairs from the node's items
+                parts: list[list[Node]] = [[] for _ in node.types]
+                for index, c in contributions:
+                    parts[index].append(c)
+                total = tuple(_sum(p) if p else None for p in parts)
+            else:
+                total = _sum(contributions)
+        if node.types is None and total.meta.adjoint_of is None:
             total._annotate(adjoint_of=node)
         adjoints[node.serial] = total
         if not node.inputs:
             continue
-        prim = primitive(node.op)
-        for i, operand in enumerate(node.inputs):
-            if operand.serial not in relevant:
-                continue
+        if node.op == "item":  # the cotangent goes to its result of the tuple node
+            operand = node.inputs[0]
+            if operand.serial in relevant:
+                pending.setdefault(operand.serial, []).append((node.attrs["index"], total))
+            continue
+        _send(node, total, relevant, pending, where_)
+    return adjoints
+
+
+def _send(node: Node, total, relevant: set[int], pending: dict, where_: dict) -> None:
+    """The node's VJP rules applied to its adjoint, each contribution queued for its operand."""
+    prim = primitive(node.op)
+    wanted = [i for i, operand in enumerate(node.inputs) if operand.serial in relevant]
+    if not wanted:
+        return
+    if prim.vjp_joint is not None:
+        with provenance(pass_name="adjoint", role="adjoint", rule=f"vjp {node.op}",
+                        derived_from=(node,), **where_):
+            joint = prim.vjp_joint(total, node, *node.inputs, **node.attrs)
+        found = [(i, joint[i]) for i in wanted]
+    else:
+        found = []
+        for i in wanted:
             rule = prim.vjp_rule(i)
             if rule is None:
                 continue
             extra = {"_operand": i} if prim.arity is None else {}
             with provenance(pass_name="adjoint", role="adjoint", rule=f"vjp {node.op}[{i}]",
-                            derived_from=(node,), contributes_to=operand, **where_):
-                c = rule(total, node, *node.inputs, **node.attrs, **extra)
-            if c is None:
-                continue
-            check_rule_result(c, operand, f"VJP {node.op}[{i}]", prim)
-            pending.setdefault(operand.serial, []).append(c)
-    return adjoints
+                            derived_from=(node,), contributes_to=node.inputs[i], **where_):
+                found.append((i, rule(total, node, *node.inputs, **node.attrs, **extra)))
+    for i, c in found:
+        if c is None:
+            continue
+        operand = node.inputs[i]
+        check_rule_result(c, operand, f"VJP {node.op}[{i}]", prim)
+        pending.setdefault(operand.serial, []).append(c)
 
 
-def _adjoint_or_zero(adjoints: dict[int, Node], node: Node) -> Node:
+def _adjoint_or_zero(adjoints: dict[int, object], node: Node) -> Node:
     found = adjoints.get(node.serial)
     return found if found is not None else _zero_adjoint(node)
 

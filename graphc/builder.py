@@ -156,6 +156,8 @@ def stack(arrays, axis=0, name=None) -> Node:
 
 def getitem(x: Node, index) -> Node:
     """Static basic indexing: ints, slices, ``None`` and ``...`` (no arrays: shapes are static)."""
+    if x.types is not None:  # a node with several results: pick one
+        return gc.item(x, index)
     if not isinstance(index, tuple):
         index = (index,)
     for item in index:

@@ -30,7 +30,7 @@ from .ops.declare import defop
 from .ops.notation import apply
 from .ops.promotion import as_node
 from .ops.sources import placeholder
-from .transform import call_graph, substitute
+from .transform import call_graph, closed_over, substitute
 
 
 def _infer_custom(*xs, name, fn, vjp, jvp):
@@ -103,7 +103,7 @@ class CustomFunction:
         cotangents = self._user_vjp(g, out_in, params)
         tangent = self._checked(self.jvp(tangents, out_in, *params), out, "jvp") if self.jvp else None
         traced = [out, *(c for c in cotangents if c is not None), *([tangent] if tangent is not None else [])]
-        captured = _closed_over(traced, start, params)
+        captured = closed_over(traced, start, params)
         stand_ins = [placeholder(f"captured{j}", c.shape, c.dtype) for j, c in enumerate(captured)]
         traced = substitute(traced, {c.serial: s for c, s in zip(captured, stand_ins)})
         body_out, rest = traced[0], iter(traced[1:])
@@ -171,23 +171,6 @@ class CustomFunction:
             raise DeclarationError(f"the {rule} rule of {self.name!r} built {built.type_string} for "
                                    f"{like.type_string}")
         return built
-
-
-def _closed_over(traced: list[Node], start: int, params: list[Node]) -> list[Node]:
-    """The nodes made before tracing began (serial below ``start``) that the traced function or
-    its rules read, other than its parameters: nodes of the enclosing graph they close over."""
-    own = {p.serial for p in params}
-    found, seen, stack = {}, set(), list(traced)
-    while stack:
-        n = stack.pop()
-        if n.serial in seen:
-            continue
-        seen.add(n.serial)
-        if n.serial < start and n.serial not in own:
-            found[n.serial] = n
-            continue
-        stack.extend(n.inputs)
-    return [found[s] for s in sorted(found)]
 
 
 def custom_vjp(fn: Callable | None = None, *, vjp: Callable | None = None, jvp: Callable | None = None,

@@ -9,12 +9,11 @@ no tangent: zero tangents are never built.
 from __future__ import annotations
 
 from . import builder as gc
-from .adjoint import extend_outputs, resolve_wrt
+from .adjoint import carries_float, extend_outputs, resolve_wrt
 from .context import provenance
-from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
 from .ir import Graph, Node
-from .ops.core import check_rule_result, primitive
+from .ops.core import check_rule_result, check_rule_type, primitive
 
 
 def _tangent_names(wrt_nodes: list[Node], tangents) -> list[str]:
@@ -29,14 +28,20 @@ def _tangent_names(wrt_nodes: list[Node], tangents) -> list[str]:
     return list(tangents)
 
 
-def push_tangents(graph: Graph, tangents: dict[int, Node]) -> dict[int, Node]:
-    """Tangents (serial -> node) of every node downstream of the seeded ones."""
+def push_tangents(graph: Graph, tangents: dict[int, Node]) -> dict[int, object]:
+    """Tangents (serial -> node) of every node downstream of the seeded ones. A node with several
+    results gets a tuple of tangents, one per result (None: zero); its items pick them."""
     tangents = dict(tangents)
     for node in graph.nodes:
-        if node.serial in tangents or not node.inputs or not is_float(node.dtype):
+        if node.serial in tangents or not node.inputs or not carries_float(node):
             continue
         operand_tangents = [tangents.get(i.serial) for i in node.inputs]
         if all(t is None for t in operand_tangents):
+            continue
+        if node.op == "item":
+            total = operand_tangents[0][node.attrs["index"]]
+            if total is not None:
+                tangents[node.serial] = total
             continue
         prim = primitive(node.op)
         with provenance(pass_name="jvp", role="tangent", rule=f"jvp {node.op}", derived_from=(node,),
@@ -56,6 +61,14 @@ def push_tangents(graph: Graph, tangents: dict[int, Node]) -> dict[int, Node]:
                         part = gc.broadcast_to(part, node.shape)
                     total = part if total is None else gc.add(total, part)
         if total is None:
+            continue
+        if node.types is not None:
+            if all(t is None for t in total):
+                continue
+            for t, (shape, dtype) in zip(total, node.types):
+                if t is not None:
+                    check_rule_type(t, shape, dtype, f"JVP {node.op}", prim)
+            tangents[node.serial] = tuple(total)
             continue
         check_rule_result(total, node, f"JVP {node.op}", prim)
         if total.meta.tangent_of is None:

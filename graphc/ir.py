@@ -93,28 +93,38 @@ _NO_ATTRS = MappingProxyType({})
 class Node:
     """One value of a graph: ``op(*inputs, **attrs)`` with a static shape and dtype.
 
-    Build nodes through the ``gc`` functions and operators, not with this constructor.
+    A node of an op with several results (a loop's carries and stacked outputs) is a *tuple
+    node*: ``types`` holds one (shape, dtype) per result, ``shape`` and ``dtype`` are None, and
+    ``item`` nodes pick its results apart; only ``item`` nodes read it, and it is never a graph
+    output. Build nodes through the ``gc`` functions and operators, not with this constructor.
     """
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "value", "meta", "serial", "digest")
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "types", "value", "meta", "serial", "digest")
 
     # numpy must defer to our reflected operators (``array + node`` builds a node).
     __array_ufunc__ = None
 
-    def __init__(self, op, inputs, attrs, shape, dtype, meta, value=None):
+    def __init__(self, op, inputs, attrs, shape, dtype, meta, value=None, types=None):
         setattr_ = object.__setattr__
         frozen = {k: _freeze_attr(v) for k, v in attrs.items()} if attrs else {}
-        dtype = np.dtype(dtype)
+        if types is not None:
+            types = tuple((tuple(int(d) for d in s), np.dtype(t)) for s, t in types)
+            shape, dtype, type_text = None, None, ";".join(f"{s}{t.str}" for s, t in types)
+        else:
+            dtype = np.dtype(dtype)
+            shape = tuple(shape)
+            type_text = f"{shape}|{dtype.str}"
         setattr_(self, "op", op)
         setattr_(self, "inputs", tuple(inputs))
         setattr_(self, "attrs", MappingProxyType(frozen) if frozen else _NO_ATTRS)
-        setattr_(self, "shape", tuple(shape))
+        setattr_(self, "shape", shape)
         setattr_(self, "dtype", dtype)
+        setattr_(self, "types", types)
         setattr_(self, "value", value)
         setattr_(self, "meta", meta)
         setattr_(self, "serial", next(_serial_counter))
         attrs_text = ",".join(f"{k}={_attr_text(v)}" for k, v in sorted(frozen.items())) if frozen else ""
-        h = hashlib.sha256(f"{op}|{attrs_text}|{self.shape}|{dtype.str}".encode())
+        h = hashlib.sha256(f"{op}|{attrs_text}|{type_text}".encode())
         for inp in self.inputs:
             h.update(inp.digest)
         if value is not None:
@@ -131,12 +141,24 @@ class Node:
         object.__setattr__(self, "meta", self.meta.replace(**changes))
 
     @property
+    def is_tuple(self) -> bool:
+        return self.types is not None
+
+    @property
     def ndim(self) -> int:
+        if self.types is not None:
+            raise self._several()
         return len(self.shape)
 
     @property
     def size(self) -> int:
+        if self.types is not None:
+            raise self._several()
         return int(np.prod(self.shape, dtype=np.int64))
+
+    def _several(self) -> GraphTypeError:
+        return GraphTypeError(f"a {self.op} node has several results {self.type_string}; pick one with "
+                              f"node[i]{where(self.meta)}")
 
     @property
     def name(self) -> str | None:
@@ -144,6 +166,8 @@ class Node:
 
     @property
     def type_string(self) -> str:
+        if self.types is not None:
+            return "(" + ", ".join(type_string(s, t) for s, t in self.types) + ")"
         return type_string(self.shape, self.dtype)
 
     def __repr__(self) -> str:
@@ -157,13 +181,15 @@ class Node:
         )
 
     def __len__(self):
+        if self.types is not None:
+            return len(self.types)
         if not self.shape:
             raise GraphTypeError(f"len() of a 0-d node{where(self.meta)}")
         return self.shape[0]
 
     def __iter__(self):
         for i in range(len(self)):
-            yield self[i]
+            yield self[i]  # a tuple node's item i, an array's row i
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,6 +244,10 @@ class Graph:
                     f"Graph output {out_names[i] if out_names else i} must be a node, got "
                     f"{type(node).__name__}"
                 )
+            if node.types is not None:
+                raise GraphError(
+                    f"Graph output {out_names[i] if out_names else i} is a {node.op} node of several "
+                    f"results {node.type_string}{where(node.meta)}: output its items instead")
         self.inputs: tuple[Node, ...] = tuple(inputs)
         self.outputs: tuple[Node, ...] = tuple(outs)
         self.output_names: tuple[str, ...] | None = tuple(out_names) if out_names else None

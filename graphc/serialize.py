@@ -46,13 +46,14 @@ MAX_CONSTANT_ELEMENTS = 2**28  # elements of all constants together (2 GiB of fl
 MAX_ATTR_DEPTH = 4  # lists nested inside one attribute value
 MAX_EXTRA_DEPTH = 8  # containers nested inside ``meta.extra``
 MAX_GRAPH_DEPTH = 8  # graphs nested inside attributes of nodes of graphs
+MAX_RESULTS = 4096  # results of one node of several (a loop's carries and stacked outputs)
 _NESTED_KEYS = ("name", "inputs", "outputs", "nodes")
 _MAX_INT = 2**63 - 1
 
 _DTYPES = {str(d): d for d in SUPPORTED}
 _DTYPE_NAMES = {d: name for name, d in _DTYPES.items()}
 _TOP_KEYS = ("format", "version", "name", "inputs", "outputs", "arrays", "nodes")
-_NODE_KEYS = ("op", "inputs", "attrs", "shape", "dtype", "value", "meta")
+_NODE_KEYS = ("op", "inputs", "attrs", "shape", "dtype", "types", "value", "meta")
 _META_KEYS = ("name", "scope", "location", "role", "pass_name", "rule", "derived_from", "adjoint_of",
               "tangent_of", "contributes_to", "extra")
 _META_REFS = ("adjoint_of", "tangent_of", "contributes_to")
@@ -142,8 +143,11 @@ def _node_to_json(i: int, node: Node, index: dict, arrays: dict | None, npz) -> 
     entry: dict = {"op": node.op, "inputs": [index[x.serial] for x in node.inputs]}
     if node.attrs:
         entry["attrs"] = {k: _attr_to_json(v) for k, v in node.attrs.items()}
-    entry["shape"] = list(node.shape)
-    entry["dtype"] = _DTYPE_NAMES[node.dtype]
+    if node.types is not None:
+        entry["types"] = [[list(shape), _DTYPE_NAMES[dtype]] for shape, dtype in node.types]
+    else:
+        entry["shape"] = list(node.shape)
+        entry["dtype"] = _DTYPE_NAMES[node.dtype]
     if node.op == "constant":
         little = np.ascontiguousarray(node.value, dtype=node.dtype.newbyteorder("<"))
         if arrays is not None and node.value.size > npz[1]:
@@ -444,7 +448,7 @@ class _Loader:
 
     def _fields(self, i: int, entry, count: int):
         path = f"{self.at}.nodes[{i}]"
-        _object(entry, path, _NODE_KEYS, required=("op", "inputs", "shape", "dtype"))
+        _object(entry, path, _NODE_KEYS, required=("op", "inputs"))
         op = _string(entry["op"], f"{path}.op")
         prim = find(op) if len(op) <= 200 else None
         if prim is None:
@@ -456,8 +460,28 @@ class _Loader:
             _fail(f"{path}.inputs", f"{op} needs at least one operand")
         attrs = _object(entry.get("attrs", {}), f"{path}.attrs", _AnyKey())
         attrs = {k: self._attr(k, v, f"{path}.attrs.{k}") for k, v in attrs.items()}
-        shape = _shape(entry["shape"], f"{path}.shape")
-        dtype = _dtype(entry["dtype"], f"{path}.dtype")
+        if prim.multiple_results:  # a node of several results: "types", one [shape, dtype] each
+            if "shape" in entry or "dtype" in entry or "types" not in entry:
+                _fail(path, f"a {op} node has several results: it gives \"types\", not \"shape\" and "
+                            "\"dtype\"")
+            types = entry["types"]
+            if not isinstance(types, list) or len(types) > MAX_RESULTS:
+                _fail(f"{path}.types", f"expected a list of at most {MAX_RESULTS} [shape, dtype] pairs, got "
+                                       f"{_describe(types)}")
+            for j, t in enumerate(types):
+                if not isinstance(t, list) or len(t) != 2:
+                    _fail(f"{path}.types[{j}]", f"expected [shape, dtype], got {_describe(t)}")
+            shape = tuple((_shape(t[0], f"{path}.types[{j}][0]"), _dtype(t[1], f"{path}.types[{j}][1]"))
+                          for j, t in enumerate(types))
+            dtype = None
+        else:
+            if "types" in entry:
+                _fail(f"{path}.types", f"a {op} node has one result: it gives \"shape\" and \"dtype\"")
+            for key in ("shape", "dtype"):
+                if key not in entry:
+                    _fail(path, f"missing field {key!r}")
+            shape = _shape(entry["shape"], f"{path}.shape")
+            dtype = _dtype(entry["dtype"], f"{path}.dtype")
         if (op == "constant") != ("value" in entry):
             _fail(path, "a constant needs a value" if op == "constant" else f"a {op} node has no value")
         meta, refs = _meta(entry.get("meta", {}), f"{path}.meta", count, self.metas)
@@ -475,10 +499,15 @@ class _Loader:
                 _fail(path, f"the rule of {op} refuses its operands: {exc}")
             except Exception as exc:  # noqa: BLE001 - whatever an op's rule raises on odd attributes
                 _fail(f"{path}.attrs", f"{op} refuses its attributes {_short(attrs)}: {exc}")
-            if node.shape != shape:
-                _fail(f"{path}.shape", f"declared {list(shape)}, but {op} gives {list(node.shape)}")
-            if node.dtype != dtype:
-                _fail(f"{path}.dtype", f"declared {dtype}, but {op} gives {node.dtype}")
+            if dtype is None:  # several results: ``shape`` holds the declared types
+                if node.types != shape:
+                    _fail(f"{path}.types",
+                          f"declared {_types_text(shape)}, but {op} gives {node.type_string}")
+            else:
+                if node.shape != shape:
+                    _fail(f"{path}.shape", f"declared {list(shape)}, but {op} gives {list(node.shape)}")
+                if node.dtype != dtype:
+                    _fail(f"{path}.dtype", f"declared {dtype}, but {op} gives {node.dtype}")
             nodes.append(node)
         for node, (*_, refs) in zip(nodes, fields):
             if refs:
@@ -605,6 +634,10 @@ class _AnyKey:
 
     def __contains__(self, key) -> bool:
         return True
+
+
+def _types_text(types) -> str:
+    return "(" + ", ".join(f"{dtype}{list(shape)}" for shape, dtype in types) + ")"
 
 
 def _short(attrs: dict) -> str:

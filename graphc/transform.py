@@ -84,3 +84,21 @@ def inline_calls(graph: Graph) -> Graph:
     if graph.output_names is not None:
         return Graph(graph.inputs, dict(zip(graph.output_names, outputs)), name=graph.name)
     return Graph(graph.inputs, outputs, name=graph.name)
+
+
+def closed_over(traced: Sequence[Node], start: int, params: Sequence[Node]) -> list[Node]:
+    """The nodes made before tracing began (serial below ``start``) that the traced code reads,
+    other than its parameters: nodes of the enclosing graph a traced function (a loop's body, a
+    custom function) closes over, which become operands of the node that calls it."""
+    own = {p.serial for p in params}
+    found, seen, stack = {}, set(), list(traced)
+    while stack:
+        n = stack.pop()
+        if n.serial in seen:
+            continue
+        seen.add(n.serial)
+        if n.serial < start and n.serial not in own:
+            found[n.serial] = n
+            continue
+        stack.extend(n.inputs)
+    return [found[s] for s in sorted(found)]

@@ -255,6 +255,25 @@ def _unslice_reference(g, shape, starts, steps):
     return out
 
 
+def _rnn(h0, xs):
+    """A tanh recurrence over the rows of xs: the final state and the stacked squares of the states."""
+    return gc.scan(lambda h, x: (gc.tanh(0.9 * h + x), h * h), h0, xs=xs)
+
+
+def _np_rnn(h0, xs):
+    h, ys = h0, []
+    for x in xs:
+        ys.append(h * h)
+        h = np.tanh(0.9 * h + x)
+    return h, np.stack(ys)
+
+
+@st.composite
+def rnn_shapes(draw):
+    n, steps = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    return ((n,), (steps, n)), {}
+
+
 _x_exp = gc.custom_vjp(lambda x: x * gc.exp(x), vjp=lambda g, out, x: g * (out + gc.exp(x)), name="x_exp")
 
 
@@ -311,6 +330,11 @@ OPS: list[OpSpec] = [
            op="stop_gradient", zero_derivative=True, second_order=False),
     # x·eˣ with its VJP given (the JVP and second order are derived from the function)
     OpSpec("custom", lambda x: _x_exp(x), unary_shapes(), (normal,), lambda x: x * np.exp(x), op="custom"),
+    # a loop: both results (the final carry, the stacked per-step outputs), and one of them alone
+    OpSpec("scan", lambda h0, xs: _rnn(h0, xs)[0] + gc.sum(_rnn(h0, xs)[1], axis=0), rnn_shapes(), (normal,),
+           lambda h0, xs: _np_rnn(h0, xs)[0] + _np_rnn(h0, xs)[1].sum(0), op="scan"),
+    OpSpec("item", lambda h0, xs: _rnn(h0, xs)[1], rnn_shapes(), (normal,), lambda h0, xs: _np_rnn(h0, xs)[1],
+           op="item"),
     OpSpec("unslice", lambda g, shape, starts, steps: unslice_op(g, shape, starts, steps), unslice_args(),
            (normal,), _unslice_reference, op="unslice"),
     OpSpec("sum", lambda x, axis, keepdims: gc.sum(x, axis=axis, keepdims=keepdims),

@@ -65,7 +65,7 @@ def _ident(text: str) -> str:
 class Generator:
     """Generates the kernel source of one graph (see the module docstring)."""
 
-    def __init__(self, graph: Graph, batch=(), parallel: bool = True):
+    def __init__(self, graph: Graph, batch=(), parallel: bool = True, parent: Generator | None = None):
         self.graph = graph
         self.batch = tuple(batch)
         self.parallel = parallel
@@ -74,10 +74,6 @@ class Generator:
         self.variant = self._variant_serials()
         self.values: dict[int, Value] = {}
         self.realized: dict[int, tuple[Value, Value]] = {}
-        self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh", "tanh_fma",
-                      "tanh_pow2"}
-        self.taken |= set(HELPERS)
-        self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
         self.outer_lines: list[str] = []
         self.inner_lines: list[str] = []
         self.lines = self.outer_lines
@@ -85,19 +81,65 @@ class Generator:
         self.inner = False
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
         self.used_prange = False
-        self.helpers: set[str] = set()  # the runtime.lapack functions the code calls
-        self.functions: set[str] = set()  # user ops whose scalar or array function the code calls
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
-        self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
-        self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
-        self.aliases: dict[str, str] = {}  # array -> the array it is a view of (a reshape's)
         self.output_serials = {o.serial for o in graph.outputs}
         self.out_slot: dict[int, int] = {}
         self.slot_used: set[int] = set()
-        self.batch_errors: dict[str, str] = {}  # flag array -> message, for errors met in the batch loop
         # serial -> the array a sum node's value is added into, not written (a thread's partial
         # sum over the blocks of rows it computes: rows.BlockGenerator)
         self.accumulators: dict[int, Value] = {}
+        # a loop body's: serial -> where the node's value goes (a stacked output's row, a carry's
+        # next buffer), and where its arrays are allocated (before the outermost loop)
+        self.out_dest: dict[int, Value] = {}
+        self.hoist: tuple[list[str], int] | None = None
+        self.local_prefix = ""  # of the loop bodies' scalar locals: one function, one namespace
+        if parent is None:
+            self.taken = {"np", "numba", "prange", "math", "k", "c", "t", "n_batch", "kernel", "tanh",
+                          "tanh_fma", "tanh_pow2"}
+            self.taken |= set(HELPERS)
+            self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)
+            self.helpers: set[str] = set()  # the runtime.lapack functions the code calls
+            self.functions: set[str] = set()  # user ops whose scalar or array function the code calls
+            self.workspace: list[tuple[str, tuple[int, ...], np.dtype]] = []  # (argument, shape, dtype)
+            self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
+            self.aliases: dict[str, str] = {}  # array -> the array it is a view of (a reshape's)
+            self.batch_errors: dict[str, str] = {}  # flag array -> message, for errors in the batch loop
+        else:  # a loop body: one kernel, so names, arguments, workspace and helpers are shared
+            for key in ("taken", "args", "helpers", "functions", "workspace", "owner", "aliases",
+                        "batch_errors", "outer_lines"):
+                setattr(self, key, getattr(parent, key))
+            self.inner = parent.inner
+
+    def body(self, graph: Graph, inputs, depth: int, out_dest: dict, hoist) -> Generator:
+        """A generator for a loop's body graph, its code indented at ``depth``: its placeholders
+        read as ``inputs`` (Values), the outputs named in ``out_dest`` written there, and every
+        array it allocates allocated once, into ``hoist`` (lines, depth) before the loop."""
+        child = Generator(graph, parallel=self.parallel and not self.inner, parent=self)
+        child.lines, child.depth = [], depth
+        child.local_prefix = self.name("b") + "_"
+        child.out_dest = dict(out_dest)
+        child.hoist = self.hoist if self.hoist is not None else hoist
+        for p, value in zip(graph.inputs, inputs):
+            child.values[p.serial] = value
+        return child
+
+    def emit_all(self) -> None:
+        """Every node not yet computed: constants and what folds from them first."""
+        early = constant_like(self.graph)
+        for node in self.graph.nodes:
+            if node.serial in early:
+                self.emit(node)
+        for node in self.graph.nodes:
+            if node.serial not in self.values:
+                self.emit(node)
+
+    def _alloc_line(self, text: str) -> None:
+        """An array's allocation: here, or hoisted out of the loop that holds this code."""
+        if self.hoist is None:
+            self.line(text)
+        else:
+            lines, depth = self.hoist
+            lines.append("    " * depth + text)
 
     # --- names and lines -------------------------------------------------------------------
 
@@ -150,7 +192,13 @@ class Generator:
         return self.values[node.serial]
 
     def alloc(self, node: Node, fill: str | None = None) -> Value:
-        """The array a node's result is written into: its batch output slot, or a new array."""
+        """The array a node's result is written into: its batch output slot, its place in a loop
+        (``out_dest``), or a new array."""
+        dest = self.out_dest.pop(node.serial, None)
+        if dest is not None:
+            if fill is not None:
+                self.line(f"{dest.array_expr()}.fill({fill})")
+            return dest
         slot = self.out_slot.get(node.serial) if self.inner else None
         if slot is not None and slot not in self.slot_used:
             self.slot_used.add(slot)
@@ -168,9 +216,12 @@ class Generator:
                     self.line(f"{name}.fill({fill})")
                 return scratch
         if fill is None:
-            self.line(f"{name} = np.empty({shape_text(node.shape)}, {dt}){self.comment(node)}")
-        else:
+            self._alloc_line(f"{name} = np.empty({shape_text(node.shape)}, {dt}){self.comment(node)}")
+        elif self.hoist is None:
             self.line(f"{name} = np.full({shape_text(node.shape)}, {fill}, {dt}){self.comment(node)}")
+        else:  # allocated once before the loop, filled at every step
+            self._alloc_line(f"{name} = np.empty({shape_text(node.shape)}, {dt}){self.comment(node)}")
+            self.line(f"{name}.fill({fill})")
         return Value(node.shape, array=name, fresh=True, outer=not self.inner)
 
     def scratch(self, name: str, shape, dtype) -> Value | None:
@@ -191,7 +242,7 @@ class Generator:
             found = self.scratch(name, shape, dtype)
             if found is not None:
                 return found
-        self.line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
+        self._alloc_line(f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
         return Value(tuple(shape), array=name, fresh=True, outer=not self.inner)
 
     def batch_error(self, message: str) -> str:
@@ -310,6 +361,8 @@ class Generator:
         for node in g.nodes:
             if node.serial in early:
                 self.emit(node)
+        if not self.batch:
+            self.emit_all()
         outer = [n for n in g.nodes if n.serial not in self.variant and n.serial not in self.values]
         inner = [n for n in g.nodes if n.serial in self.variant and n.serial not in self.values]
         for node in outer:
@@ -406,7 +459,7 @@ class Generator:
         return self.value(operand).read(broadcast_index(operand.shape, loop.shape, idx))
 
     def scalar_local(self, node: Node) -> str:
-        return f"s{self.index[node.serial]}"
+        return f"{self.local_prefix}s{self.index[node.serial]}"
 
     def emit_loop(self, loop: Loop) -> None:
         shape = loop.shape
@@ -427,7 +480,7 @@ class Generator:
                 local = self.scalar_local(m)
                 operands = [self.loop_read(o, loop, idx) for o in m.inputs]
                 if m.op == "tanh":  # written out, so that LLVM vectorizes the loop (runtime.tanh)
-                    prefix = f"th{self.index[m.serial]}_"
+                    prefix = f"{self.local_prefix}th{self.index[m.serial]}_"
                     body.append(f"# {self.labels[m.serial]} tanh, written out so that LLVM vectorizes "
                                 "the loop (graphc.backends.numba.runtime.tanh)")
                     body.append(f"{prefix}x = {operands[0]}")

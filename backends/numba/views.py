@@ -169,6 +169,7 @@ def _symmetrize(gen, node, ops):
 
 
 VIEWS = {
+    "item": lambda gen, node, ops: ops[0][node.attrs["index"]],  # a result of a node of several
     "symmetrize": _symmetrize,
     "broadcast_to": _broadcast_to,
     "transpose": _transpose,

@@ -10,7 +10,11 @@ alike), and this record is all anyone reads about it:
 * ``jvp``: one rule per input, ``rule(t, out, *inputs, **attrs) -> Node | None``, the tangent of the
   output caused by tangent ``t`` of that input (or ``jvp_joint``, one rule given every operand's
   tangent at once, ``None`` for operands without one). A variadic op (``arity=None``) gives a
-  single VJP rule, called with ``_operand=i``;
+  single VJP rule, called with ``_operand=i``; ``vjp_joint`` computes every operand's cotangent
+  at once (a loop's reverse loop yields them together);
+* an op with several results (``multiple_results``: a loop's carries and stacked outputs) builds
+  a tuple node; its rules take and give one cotangent or tangent per result (None: zero), and
+  ``item`` nodes pick the results apart;
 * ``impl(*arrays, **attrs) -> array``: the numpy implementation, which the reference backend runs
   and constant folding evaluates;
 * ``scalar``: for an elementwise op, the scalar function it applies (``math.atan``, or a user's
@@ -46,7 +50,7 @@ FLAGS = {
     "transcendental": "costs about a libm call per element (the numba backend's estimate of a loop's work)",
     "nonnegative": "the result is >= 0 (or NaN) wherever it is defined: rewrites such as exp(log(x)) -> x",
 }
-CATEGORIES = ("source", "elementwise", "reduction", "structural", "linalg", "call", "other")
+CATEGORIES = ("source", "elementwise", "reduction", "structural", "linalg", "call", "loop", "other")
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +74,8 @@ class Primitive:
     api: str | None = None
     builtin: bool = True
     version: str = ""  # digest of the code of scalar/numba (user ops: part of the kernel cache key)
+    multiple_results: bool = False  # infer gives one (shape, dtype) per result: a tuple node
+    vjp_joint: Callable | None = None  # rule(g, out, *inputs, **attrs) -> one cotangent per operand
 
     def vjp_rule(self, i: int) -> Rule | None:
         rules = self.vjp or ()
@@ -91,7 +97,7 @@ class Primitive:
 
     @property
     def differentiable(self) -> bool:
-        return bool(self.vjp or self.jvp or self.jvp_joint)
+        return bool(self.vjp or self.jvp or self.jvp_joint or self.vjp_joint)
 
     def __repr__(self) -> str:
         return f"<Primitive {self.name} ({self.category})>"
@@ -235,6 +241,8 @@ def bind(op: str, inputs, attrs: dict | None = None, *, name=None, value=None,
         if not prim.builtin:
             raise GraphTypeError(f"{op}: its shape rule failed: {exc}{where(meta)}") from None
         raise GraphError(f"{op}: bad attributes {sorted(attrs)}: {exc}{where(meta)}") from None
+    if prim.multiple_results:
+        return Node(op, inputs, attrs, None, None, meta, value=value, types=inferred)
     shape, dtype = _checked_type(prim, inferred, meta)
     return Node(op, inputs, attrs, shape, dtype, meta, value=value)
 
@@ -258,23 +266,31 @@ def _checked_type(prim: Primitive, inferred, meta) -> tuple[tuple[int, ...], np.
 
 def check_rule_result(built: Node, like: Node, rule: str, prim: Primitive | None = None) -> None:
     """A derivative rule must build a value of exactly the type of the one it stands for."""
-    if built.shape != like.shape or built.dtype != like.dtype:
+    check_rule_type(built, like.shape, like.dtype, rule, prim)
+
+
+def check_rule_type(built: Node, shape, dtype, rule: str, prim: Primitive | None = None) -> None:
+    if built.shape != tuple(shape) or built.dtype != dtype:
+        from ..dtypes import type_string
+
+        like = type_string(tuple(shape), np.dtype(dtype))
         if prim is not None and not prim.builtin:
             from ..errors import DeclarationError
 
             raise DeclarationError(
                 f"the {rule} rule of op {prim.name!r} built {built.type_string} for a value of type "
-                f"{like.type_string}: a rule must return a node of its operand's shape and dtype")
-        raise GraphError(
-            f"internal error: the {rule} rule built {built.type_string} for a value of type "
-            f"{like.type_string}"
-        )
+                f"{like}: a rule must return a node of its operand's shape and dtype")
+        raise GraphError(f"internal error: the {rule} rule built {built.type_string} for a value of type "
+                         f"{like}")
 
 
 def evaluate(node: Node, values) -> np.ndarray:
     """``node``'s value from its operands' values, by its op's numpy implementation: what the
     reference backend runs. The result must have the node's shape and dtype (a user op whose
     ``impl`` returns something else is refused by name)."""
+    if node.types is not None:
+        values = PRIMITIVES[node.op].impl(*values, **node.attrs)
+        return tuple(np.asarray(v, dtype=t) for v, (_, t) in zip(values, node.types))
     value = apply_impl(node, values)
     if value.shape != node.shape:
         raise BackendError(
@@ -299,3 +315,20 @@ def apply_impl(node: Node, values) -> np.ndarray:
             f"the numpy implementation of op {node.op!r} returned an array of dtype {arr.dtype} for a "
             f"node of type {node.type_string}")
     return arr if arr.dtype == node.dtype else arr.astype(node.dtype)
+
+
+def run_graph(graph, values) -> list:
+    """The graph's outputs for ``values`` of its inputs, each node by its op's numpy
+    implementation: the reference semantics a loop's body runs with in the reference backend.
+    (The numpy backend's interpreter does the same, and frees values after their last use.)"""
+    env = {p.serial: v for p, v in zip(graph.inputs, values)}
+    for node in graph.nodes:
+        if node.serial in env:
+            continue
+        if node.op == "constant":
+            env[node.serial] = node.value
+        elif PRIMITIVES[node.op].category == "call":  # a custom function: its graph
+            (env[node.serial],) = run_graph(node.attrs["fn"], [env[i.serial] for i in node.inputs])
+        else:
+            env[node.serial] = evaluate(node, [env[i.serial] for i in node.inputs])
+    return [env[o.serial] for o in graph.outputs]

@@ -48,6 +48,8 @@ def defop(
     vjp=None,
     jvp=None,
     jvp_joint: Callable | None = None,
+    vjp_joint: Callable | None = None,
+    multiple_results: bool = False,
     derivative=None,
     elementwise: bool = False,
     dtypes: str = "float",
@@ -106,7 +108,8 @@ def defop(
                                    "give an array function as numba= for this one")
         if function is None and category not in ("source", "call"):
             function = _general_function(name)
-    for what, fn in (("impl", impl), ("scalar", scalar), ("numba", numba), ("jvp_joint", jvp_joint)):
+    for what, fn in (("impl", impl), ("scalar", scalar), ("numba", numba), ("jvp_joint", jvp_joint),
+                     ("vjp_joint", vjp_joint)):
         if fn is not None:
             _callable(name, what, fn)
     if impl is None and not _builtin:
@@ -127,7 +130,7 @@ def defop(
         name, infer, vjp, jvp, arity, category, doc or (function.__doc__ or "" if function else ""),
         jvp_joint=jvp_joint, impl=impl, scalar=scalar, numba=numba, formula=formula,
         flags=frozenset(flags), function=function, api=api, builtin=_builtin,
-        version=_version(impl, scalar, numba),
+        version=_version(impl, scalar, numba), multiple_results=multiple_results, vjp_joint=vjp_joint,
     )
     if function is not None and doc and not function.__doc__:
         function.__doc__ = doc

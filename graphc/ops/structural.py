@@ -201,6 +201,30 @@ defop("unslice", _infer_unslice, arity=1, category="structural",
       _builtin=True)
 
 
+# --- item: one result of an op with several -----------------------------------------------------
+def _infer_item(t, index):
+    if t.types is None:
+        raise ShapeError(f"item picks a result of an op with several, got a {t.op} node {t.type_string}")
+    if not 0 <= index < len(t.types):
+        raise ShapeError(f"result {index} of a {t.op} node with {len(t.types)} results {t.type_string}")
+    return t.types[index]
+
+
+def item(t, index: int, name=None):
+    """Result ``index`` of a node with several results (``t[index]``)."""
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise GraphTypeError(f"a result is picked by an int, got {index!r}")
+    n = len(t.types) if t.types is not None else 0
+    return bind("item", [t], {"index": int(index) % n if n and -n <= index < 0 else int(index)}, name=name)
+
+
+defop("item", _infer_item, arity=1, category="structural", api="item", function=item,
+      impl=lambda t, index: t[index],
+      formula=lambda node, a: Expr(f"{a.at(POSTFIX)}[{node.attrs['index']}]", POSTFIX),
+      doc="result `index` of a node with several results; the adjoint and JVP passes route its "
+          "cotangent and tangent themselves", _builtin=True)
+
+
 # --- concatenate ---------------------------------------------------------------------------------
 def _infer_concatenate(*xs, axis):
     dtype = same_dtype(*xs)

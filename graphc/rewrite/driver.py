@@ -55,10 +55,11 @@ def rebuild(node: Node, inputs: Sequence[Node]) -> Node:
     old = node.inputs
     if all(a is b for a, b in zip(inputs, old)):
         return node
-    if all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(inputs, old)):
-        return Node(node.op, inputs, node.attrs, node.shape, node.dtype, node.meta, value=node.value)
+    if all(a.shape == b.shape and a.dtype == b.dtype and a.types == b.types for a, b in zip(inputs, old)):
+        return Node(node.op, inputs, node.attrs, node.shape, node.dtype, node.meta, value=node.value,
+                    types=node.types)
     new = bind(node.op, inputs, dict(node.attrs), value=node.value, meta=node.meta)
-    if new.shape != node.shape or new.dtype != node.dtype:
+    if new.shape != node.shape or new.dtype != node.dtype or new.types != node.types:
         raise GraphError(
             f"internal error: rebuilding {node.op} changed its type from {node.type_string} to "
             f"{new.type_string}"
@@ -264,7 +265,7 @@ def _apply_one(node: Node, candidates: list[Rule], pass_name: str) -> tuple[Node
             reset_provenance(token)
         if new is None or new is node:
             continue
-        if new.shape != node.shape or new.dtype != node.dtype:
+        if new.shape != node.shape or new.dtype != node.dtype or new.types != node.types:
             raise GraphError(
                 f"internal error: rewrite rule {r.text!r} replaced {node.type_string} by "
                 f"{new.type_string}"

@@ -59,6 +59,8 @@ def _fold(root: Node) -> Node | None:
 
 
 def _all_constant(node: Node) -> bool:
+    if node.types is not None or node.inputs and node.inputs[0].types is not None:
+        return False  # several results (a loop), or one picked from them: no one constant
     return bool(node.inputs) and all(
         i.op == "constant" or (i.op == "broadcast_to" and i.inputs[0].op == "constant") for i in node.inputs)
 

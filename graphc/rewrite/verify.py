@@ -43,14 +43,15 @@ def verify(graph: Graph) -> Graph:
         if prim.arity is not None and len(node.inputs) != prim.arity:
             raise GraphError(f"{here}: {node.op} takes {prim.arity} operand(s), has {len(node.inputs)}")
         try:
-            shape, dtype = prim.infer(*node.inputs, **node.attrs)
+            inferred = prim.infer(*node.inputs, **node.attrs)
         except (GraphError, TypeError) as exc:
             raise GraphError(f"{here}: its shape rule rejects it: {exc}") from None
-        if tuple(shape) != node.shape or np.dtype(dtype) != node.dtype:
+        types = [inferred] if not prim.multiple_results else list(inferred)
+        recorded = [(node.shape, node.dtype)] if node.types is None else list(node.types)
+        if [(tuple(s), np.dtype(t)) for s, t in types] != recorded:
             raise GraphError(
                 f"{here}: recorded type {node.type_string}, but the shape rule infers "
-                f"{np.dtype(dtype)}{list(shape)}"
-            )
+                + ", ".join(f"{np.dtype(t)}{list(s)}" for s, t in types))
         for key, value in node.attrs.items():
             if isinstance(value, Graph):
                 try:
