@@ -170,6 +170,8 @@ def _scan_vjp(gs, out, *operands, body, length, reverse, n_carry, n_xs, until, m
     """Cotangents of the operands from those of the results, by the reverse loop."""
     attrs = dict(body=body, length=length, reverse=reverse, n_carry=n_carry, n_xs=n_xs, until=until,
                  mask=mask, checkpoint=checkpoint)
+    if 1 < checkpoint < length and until < 0:
+        return _checkpointed_vjp(gs, operands, attrs)
     carries, xs, consts = _groups(list(operands), n_carry, n_xs)
     n_ys = len(body.outputs) - n_carry
     g_final, g_ys = list(gs[:n_carry]), list(gs[n_carry:])
@@ -197,6 +199,90 @@ def _scan_vjp(gs, out, *operands, body, length, reverse, n_carry, n_xs, until, m
         cotangents[n_carry + n_xs + k] = rev[len(float_carries) + i]
     for i, k in enumerate(float_xs):
         cotangents[n_carry + k] = rev[n_rev_carry + i]
+    return cotangents
+
+
+def _with_flag(body: Graph, n_carry: int, n_xs: int) -> Graph:
+    """``body`` taking one more per-step input after its xs, a bool it ignores: the flag by which
+    a masked loop skips a step."""
+    names = {p.attrs["name"] for p in body.inputs}
+    flag = placeholder(_unique(names, "ran"), (), "bool")
+    ins = list(body.inputs)
+    return Graph(ins[:n_carry + n_xs] + [flag] + ins[n_carry + n_xs:], list(body.outputs), name=body.name)
+
+
+def _checkpointed_vjp(gs, operands, attrs):
+    """The VJP storing only the carries at the start of each segment of ``checkpoint`` steps: a
+    forward loop over the segments (each an inner loop over its steps) stores them, and a reverse
+    loop over the segments recomputes each segment's steps from its start (an inner forward loop
+    storing that segment's carries) and runs the segment's reverse steps (an inner reverse
+    loop).
+    The steps are padded to a whole number of segments; padding steps are masked."""
+    body, length, k = attrs["body"], attrs["length"], attrs["checkpoint"]
+    n_carry, n_xs = attrs["n_carry"], attrs["n_xs"]
+    carries, xs, consts = _groups(list(operands), n_carry, n_xs)
+    n_ys = len(body.outputs) - n_carry
+    segments = -(-length // k)
+    padding = segments * k - length
+    flip = (lambda v: v[::-1]) if attrs["reverse"] else (lambda v: v)  # then run forward in time
+
+    def per_segment(v, fill=0):
+        v = flip(v)
+        if padding:
+            pad = gc.broadcast_to(gc.constant(np.asarray(fill, v.dtype)), (padding,) + v.shape[1:])
+            v = gc.concatenate([v, pad])
+        return gc.reshape(v, (segments, k) + v.shape[1:])
+
+    if attrs["mask"] >= 0:  # the forward's own mask, padded with False, masks the inner loops
+        inner_body, flag_at = body, attrs["mask"]
+        seg_xs = [per_segment(x, False if j == flag_at else 0) for j, x in enumerate(xs)]
+    else:
+        inner_body, flag_at = _with_flag(body, n_carry, n_xs), n_xs
+        ran = np.arange(segments * k).reshape(segments, k) < length
+        seg_xs = [per_segment(x) for x in xs] + [gc.constant(ran)]
+    n_inner_xs = len(seg_xs)
+    # the forward loop over the segments: each segment's start
+    c_in = [placeholder(f"carry{i}", c.shape, c.dtype) for i, c in enumerate(carries)]
+    x_in = [placeholder(f"x{j}", x.shape[1:], x.dtype) for j, x in enumerate(seg_xs)]
+    k_in = [placeholder(f"const{j}", c.shape, c.dtype) for j, c in enumerate(consts)]
+    inner = scan_node(c_in + x_in + k_in, inner_body, k, n_carry, n_inner_xs, mask=flag_at)
+    outer_body = Graph(c_in + x_in + k_in, [inner[i] for i in range(n_carry)] + c_in,
+                       name=f"segments({body.name})")
+    outer = scan_node(list(carries) + seg_xs + list(consts), outer_body, segments, n_carry, n_inner_xs)
+    starts = [outer[n_carry + i] for i in range(n_carry)]
+    # the reverse loop over the segments
+    g_final, g_ys = list(gs[:n_carry]), list(gs[n_carry:])
+    with_g_ys = [j for j in range(n_ys) if g_ys[j] is not None and is_float(body.outputs[n_carry + j].dtype)]
+    rev_body, float_carries, float_xs, float_consts = _reverse_body(inner_body, n_carry, n_inner_xs,
+                                                                    with_g_ys, False)
+    seg_g_ys = [per_segment(g_ys[j]) for j in with_g_ys]
+    g_c = [placeholder(f"carry{i}_bar", carries[i].shape, carries[i].dtype) for i in float_carries]
+    acc = [placeholder(f"const{j}_bar", consts[j].shape, consts[j].dtype) for j in float_consts]
+    start_in = [placeholder(f"start{i}", c.shape, c.dtype) for i, c in enumerate(carries)]
+    gy_in = [placeholder(f"y{j}_bar", g.shape[1:], g.dtype) for j, g in zip(with_g_ys, seg_g_ys)]
+    carries_in = list(inner_body.inputs[:n_carry])
+    extended = Graph(inner_body.inputs, list(inner_body.outputs) + carries_in, name=inner_body.name)
+    replay = scan_node(start_in + x_in + k_in, extended, k, n_carry, n_inner_xs, mask=flag_at)
+    residuals = [replay[n_carry + n_ys + i] for i in range(n_carry)]
+    back = scan_node(g_c + acc + residuals + x_in + gy_in + k_in, rev_body, k, len(g_c) + len(acc),
+                     n_carry + n_inner_xs + len(gy_in), reverse=True, mask=n_carry + flag_at)
+    n_back = len(g_c) + len(acc)
+    seg_rev = Graph(g_c + acc + start_in + x_in + gy_in + k_in,
+                    [back[i] for i in range(n_back)] + [back[n_back + i] for i in range(len(float_xs))],
+                    name=f"vjp(segments({body.name}))")
+    init = [g_final[i] if g_final[i] is not None else gc.zeros_like(carries[i]) for i in float_carries]
+    init += [gc.zeros_like(consts[j]) for j in float_consts]
+    rev = scan_node(init + starts + seg_xs + seg_g_ys + list(consts), seg_rev, segments, n_back,
+                    n_carry + n_inner_xs + len(seg_g_ys), reverse=True)
+    cotangents: list = [None] * len(operands)
+    for i, c in enumerate(float_carries):
+        cotangents[c] = rev[i]
+    for i, j in enumerate(float_consts):
+        cotangents[n_carry + n_xs + j] = rev[len(float_carries) + i]
+    for i, j in enumerate(float_xs):
+        if j < n_xs:  # not the added flag
+            stacked = gc.reshape(rev[n_back + i], (segments * k,) + xs[j].shape[1:])
+            cotangents[n_carry + j] = flip(stacked[:length])
     return cotangents
 
 

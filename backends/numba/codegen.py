@@ -94,7 +94,7 @@ class Generator:
         self.hoist: tuple[list[str], int] | None = None
         self.local_prefix = ""  # of the loop bodies' scalar locals: one function, one namespace
         if parent is None:
-            self.taken = {"np", "numba", "prange", "math", "k", "c", "t", "n_batch", "kernel", "tanh",
+            self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh",
                           "tanh_fma", "tanh_pow2"}
             self.taken |= set(HELPERS)
             self.args: list[tuple[str, Node, bool]] = []  # (name, node, batched)

@@ -53,13 +53,15 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
             current.append(buffer)
             nxt.append(Value(p.shape, array=other, outer=not gen.inner))
         inputs.append(current[-1])
+    step = gen.name("t")  # the step index; a nested loop has its own
     # per-step inputs: one row of each stacked array
     for value, p in zip(xs, body.inputs[n_carry:n_carry + n_xs]):
-        expr, _ = gen.realize(value, p.dtype, allow_f=False)
-        if p.shape == ():
-            inputs.append(Value((), scalar=f"{expr}[t]", outer=False))
+        if value.plain:
+            array, prefix = value.array, value.prefix + (step,)
         else:
-            inputs.append(Value(p.shape, array=expr, prefix=("t",), outer=False))
+            array, prefix = gen.realize(value, p.dtype, allow_f=False)[0], (step,)
+        row = Value(p.shape, array=array, prefix=prefix, outer=False)
+        inputs.append(Value((), scalar=row.read(()), outer=False) if p.shape == () else row)
     inputs += list(consts)
     # stacked per-step outputs (zeros where steps may be skipped)
     ys = []
@@ -78,10 +80,10 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
             out_dest[outs[k].serial] = nxt[k]
     for j, y in enumerate(outs[n_carry:]):
         if y.shape != () and y.serial not in out_dest and y.op != "placeholder":
-            out_dest[y.serial] = Value(y.shape, array=ys[j].array, prefix=("t",), outer=False)
+            out_dest[y.serial] = Value(y.shape, array=ys[j].array, prefix=(step,), outer=False)
     gen.lines = enclosing
     loop = "range({length} - 1, -1, -1)" if at["reverse"] else "range({length})"
-    header = "    " * gen.depth + f"for t in {loop.format(length=length)}:"
+    header = "    " * gen.depth + f"for {step} in {loop.format(length=length)}:"
     child = gen.body(body, inputs, gen.depth + 1, out_dest, hoist)
     if mask >= 0:
         child.line(f"if not {inputs[n_carry + mask].read(())}:")
@@ -90,9 +92,9 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
     written = {serial for serial in out_dest if serial not in child.out_dest}  # consumed by an alloc
     for j, y in enumerate(outs[n_carry:]):
         value = child.value(y)
-        row = Value(y.shape, array=ys[j].array, prefix=("t",), outer=False)
+        row = Value(y.shape, array=ys[j].array, prefix=(step,), outer=False)
         if y.shape == ():
-            child.line(f"{ys[j].array}[t] = {value.read(())}")
+            child.line(f"{ys[j].array}[{step}] = {value.read(())}")
         elif y.serial not in written:
             child.copy(value, row, y.shape)
     if until >= 0:

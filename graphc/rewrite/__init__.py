@@ -2,7 +2,8 @@
 
 The default pipeline, in order: ``cse`` (merge equal subexpressions), ``fold`` (evaluate constant
 subexpressions with the numpy backend), ``simplify`` (the algebraic rule table of
-:mod:`graphc.rewrite.rules`) and ``dce`` (drop what the outputs do not need). ``optimize`` repeats
+:mod:`graphc.rewrite.rules`), ``loops`` (merge, prune and hoist loops, and optimize their bodies:
+:mod:`graphc.rewrite.loops`) and ``dce`` (drop what the outputs do not need). ``optimize`` repeats
 the sequence while a round still changes the graph. Every pass keeps the inputs, the output order
 and the output names, and changes results by at most floating-point reassociation.
 """
@@ -17,10 +18,11 @@ from .cse import cse
 from .dce import dce
 from .driver import Pass, Pat, Rule, pass_name, rewrite
 from .fold import fold
+from .loops import loops
 from .rules import RULES, simplify
 from .verify import verify
 
-DEFAULT_PASSES: tuple[Pass, ...] = (cse, fold, simplify, dce)
+DEFAULT_PASSES: tuple[Pass, ...] = (cse, fold, simplify, loops, dce)
 MAX_ROUNDS = 4  # rounds after the first only run while the previous one changed something
 
 
@@ -49,6 +51,9 @@ def run_passes(graph: Graph, passes: Sequence | None = None) -> Iterator[tuple[s
         for k, p in enumerate(passes):
             if round_ > 1 and fixpoint_of.get(k) is graph:
                 continue  # passes are idempotent: this one has nothing left to do here
+            applies = getattr(p, "applies", None)
+            if applies is not None and not applies(graph):
+                continue
             new = p(graph)
             if not isinstance(new, Graph):
                 raise GraphTypeError(f"pass {pass_name(p)!r} returned {type(new).__name__}, not a Graph")
@@ -71,5 +76,5 @@ def optimize(graph: Graph, passes: Sequence | None = None) -> Graph:
     return result
 
 
-__all__ = ["DEFAULT_PASSES", "Pass", "Pat", "RULES", "Rule", "cse", "dce", "fold", "optimize",
+__all__ = ["DEFAULT_PASSES", "Pass", "Pat", "RULES", "Rule", "cse", "dce", "fold", "loops", "optimize",
            "rewrite", "run_passes", "simplify", "verify"]

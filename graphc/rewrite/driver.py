@@ -28,11 +28,14 @@ from ..ops.core import PRIMITIVES, bind
 
 @dataclass(frozen=True)
 class Pass:
-    """A named, pure graph-to-graph function: ``Pass("dce", fn)(graph)``."""
+    """A named, pure graph-to-graph function: ``Pass("dce", fn)(graph)``. ``applies(graph)``
+    says whether the pass has anything to look at in a graph (the loops pass: whether it holds a
+    loop); a trace of the pipeline leaves out the passes that do not apply."""
 
     name: str
     fn: Callable[[Graph], Graph]
     doc: str = ""
+    applies: Callable[[Graph], bool] | None = None
 
     def __call__(self, graph: Graph) -> Graph:
         return self.fn(graph)
