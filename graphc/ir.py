@@ -362,6 +362,12 @@ class Graph:
             return dict(zip(self.output_names, self.outputs))
         return list(self.outputs)
 
+    def __call__(self, *args, **kwargs):
+        """The graph inlined on nodes (:func:`graphc.transform.call`): ``grad_f(x)``."""
+        from .transform import call  # transform builds on this module
+
+        return call(self, *args, **kwargs)
+
     # --- identity ----------------------------------------------------------------------------
 
     @property

@@ -67,6 +67,33 @@ def call_graph(graph: Graph, operands: Sequence[Node], keep_meta: bool = False) 
     return substitute(graph.outputs, {p.serial: x for p, x in zip(graph.inputs, operands)}, keep_meta)
 
 
+def call(graph: Graph, *args, **kwargs):
+    """``graph`` inlined on nodes: its outputs computed from ``args`` (its inputs by position) and
+    ``kwargs`` (by name), as a node when it has one output, else a tuple, or a dict when its
+    outputs are named. So a derived graph is a function: ``gc.grad(potential)(x)`` is the
+    gradient's nodes built on ``x``, inside a loop's body or anywhere, and differentiable again."""
+    from .ops.promotion import as_node
+
+    names = graph.input_names
+    if len(args) > len(names):
+        raise GraphError(f"graph {graph.name or ''!r} takes {len(names)} inputs {list(names)}, got "
+                         f"{len(args)}")
+    given = dict(zip(names, args))
+    for key, value in kwargs.items():
+        if key not in names:
+            raise GraphError(f"graph {graph.name or ''!r} has no input {key!r}; its inputs are {list(names)}")
+        if key in given:
+            raise GraphError(f"input {key!r} given both by position and by keyword")
+        given[key] = value
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise GraphError(f"graph {graph.name or ''!r} needs input(s) {missing}")
+    outputs = inline(graph, {n: as_node(given[n]) for n in names})
+    if graph.output_names is not None:
+        return dict(zip(graph.output_names, outputs))
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
 def inline_calls(graph: Graph) -> Graph:
     """``graph`` with every node of a call op (``custom``: a function with a derivative of its own)
     replaced by the graph it calls, computed from its operands: what runs, once no pass will
