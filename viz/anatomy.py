@@ -98,6 +98,8 @@ def _replay(graph: Graph, seed: Node, by_digest: dict[bytes, list[Node]], helper
         return {}
     found = {}
     for serial, node in replayed.items():
+        if not isinstance(node, Node):  # a loop's tuple of cotangents: its items hold them
+            continue
         candidates = by_digest.get(node.digest, [])
         if not candidates:
             continue
