@@ -63,6 +63,7 @@ class Anatomy:
     exprs: dict[int, Expr] = field(default_factory=dict)  # helper nodes named by what they compute
     output_names: dict[int, str] = field(default_factory=dict)  # unnamed primal outputs: "f"
     tangent: dict[int, Node] = field(default_factory=dict)  # differentiated serial -> its tangent
+    letter: str = "v"  # unnamed values are v₁, v₂, ...; a loop's body uses another letter
 
     def role(self, node: Node) -> str:
         return node.meta.role or "primal"
@@ -232,8 +233,9 @@ def _sum_chains(graph: Graph, consumers: dict[int, list[Node]]):
     return chains, leaves_of, partial_of
 
 
-def analyse(graph: Graph) -> Anatomy:
-    """Read the meaning of every node of ``graph`` (linear in its size)."""
+def analyse(graph: Graph, letter: str = "v") -> Anatomy:
+    """Read the meaning of every node of ``graph`` (linear in its size). ``letter`` names its
+    unnamed values (a loop's body drawn inside a graph needs names of its own)."""
     nodes = graph.nodes
     in_graph = {n.serial: n for n in nodes}
     index = {n.serial: i for i, n in enumerate(nodes)}
@@ -251,7 +253,7 @@ def analyse(graph: Graph) -> Anatomy:
         tangent_for.setdefault(tangent[serial].serial, []).append(in_graph[serial])
 
     an = Anatomy(graph, index, adjoint, adjoint_for, tangent_for, {}, {}, chains, partial_of,
-                 {s: in_graph[r.serial] for s, r in helpers.items()}, seeds, tangent=tangent)
+                 {s: in_graph[r.serial] for s, r in helpers.items()}, seeds, tangent=tangent, letter=letter)
     if graph.output_names:
         for name, o in zip(graph.output_names, graph.outputs):
             if o.meta.role == "primal" and not _user_name(o):
@@ -307,7 +309,7 @@ def _primal_name(an: Anatomy, n: Node) -> str:
         if n.value is not None and n.value.ndim == 0:
             return number(n.value[()], 4)
         return f"c{subscript(an.index[n.serial])}"
-    return f"v{subscript(an.index[n.serial])}"
+    return f"{an.letter}{subscript(an.index[n.serial])}"
 
 
 def _preferred(holder: Node, prims: list[Node], own: Node | None) -> Node:

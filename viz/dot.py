@@ -29,6 +29,7 @@ from .style import (
     FADED_FILL,
     FADED_TEXT,
     FONT,
+    LOOP_EDGE,
     META_TEXT,
     NEW_BORDER,
     PAIR_EDGE,
@@ -170,6 +171,12 @@ def _edge_statement(k: int, link, scene: Scene, faded: set[str]) -> str:
             tail, head = head, tail
             attrs.append("dir=back")
         return f"{tail} -> {head} [{', '.join(attrs)}]"
+    if link.kind == "loop":  # drawn backwards without pulling the layout: the loop closes
+        attrs += ["style=dashed", f'color="{LOOP_EDGE}"', f'fontcolor="{LOOP_EDGE}"', "constraint=false",
+                  "penwidth=1.4"]
+        if link.label:
+            attrs.append(f'label=<<FONT POINT-SIZE="8">{html(link.label)}</FONT>>')
+        return f"{tail} -> {head} [{', '.join(attrs)}]"
     if link.kind == "pair":
         attrs += ["style=dotted", f'color="{PAIR_EDGE}"', "arrowhead=none", "constraint=false",
                   "penwidth=1.2"]
@@ -244,7 +251,7 @@ def scene_to_dot(scene: Scene, rankdir: str = "LR", legend: bool = True) -> grap
             dot.body.append(
                 f'{pad}graph [id="{cid}", label=<<B>{html(path[-1])}</B>>, style="rounded,filled", '
                 f'fillcolor="{s.cluster_fill}", color="{s.cluster_border}", fontcolor="{s.text}", '
-                f"fontsize=12, labeljust=l, tooltip={dot_string('scope ' + ' / '.join(path))}]\n")
+                f"fontsize=12, labeljust=l, tooltip={dot_string(' / '.join(path))}]\n")
             stack.append((key, depth, True))
         for iid in members[key]:
             dot.body.append(f"{pad}{_node_statement(by_id[iid])}\n")
@@ -262,7 +269,7 @@ def scene_to_dot(scene: Scene, rankdir: str = "LR", legend: bool = True) -> grap
             sums=any(i.kind == "sum" for i in scene.items),
             reads=any(link.kind == "read" for link in scene.links),
             pairs=any(link.kind == "pair" for link in scene.links),
-            kernels=any(i.cluster_role == "kernel" for i in scene.items))
+            kernels=any(i.cluster_role == "kernel" for i in scene.items), loops=bool(scene.loops))
         table = legend_html(scene.roles, **flags)
         dot.body.append(f'\tlegend [id="legend", shape=plaintext, label={table}]\n')
     return dot

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from graphc.ir import Node
+from graphc.ir import Graph, Node
 
-from .anatomy import Anatomy
+from .anatomy import Anatomy, analyse
 from .labels import array_text, bar, full_text, number, shape_text
 from .style import ROLES
 from .values import Numbers
@@ -41,7 +41,7 @@ class Item:
 class Link:
     tail: str
     head: str
-    kind: str  # data | adjoint | tangent | read | pair
+    kind: str  # data | adjoint | tangent | read | pair | loop (a carry fed to the next step)
     label: str = ""
     align: bool = False  # a pair drawn on the same rank
 
@@ -55,10 +55,76 @@ class Scene:
     item_of: dict[int, str]  # node serial -> id of the item drawing it
     view: str
     numbers: Numbers | None = None
+    loops: dict[int, LoopDrawing] = field(default_factory=dict)  # scan serial -> its drawn body
 
     @property
     def roles(self) -> set[str]:
         return {i.role for i in self.items if i.kind != "ghost"}
+
+
+@dataclass
+class LoopDrawing:
+    """A loop node drawn as a cluster holding its body once: the item ids its operands flow into
+    (the body's inputs, in the loop's operand order) and its results come from (the body's outputs)."""
+
+    label: str
+    inputs: list[str]
+    outputs: list[str]
+    n_carry: int
+    n_xs: int
+    length: int
+
+
+MAX_LOOP_DEPTH = 8  # loops inside loops drawn expanded (graph files allow no deeper nesting)
+BODY_LETTERS = "uwzpqrst"  # a body's unnamed values: u₁ in a loop, w₁ in a loop inside it, ...
+
+
+def _loop_label(an: Anatomy, n: Node) -> str:
+    a = n.attrs
+    body = a["body"]
+    how = ["reverse" if a["reverse"] else "", "while" if a["until"] >= 0 else "",
+           f"checkpoint {a['checkpoint']}" if a.get("checkpoint") else "",
+           "steps masked" if a["mask"] >= 0 else ""]
+    extra = ", ".join(h for h in how if h)
+    return (f"loop %{an.index[n.serial]} {body.name or 'scan'}: body × {a['length']} steps"
+            + (f" ({extra})" if extra else ""))
+
+
+def _expand_loop(an: Anatomy, n: Node, outer: Item, edge_labels: bool, depth: int):
+    """The items and links of a loop's body, ids prefixed by the loop's item id, inside a cluster."""
+    a = n.attrs
+    body: Graph = a["body"]
+    inner = build_scene(analyse(body, BODY_LETTERS[depth]),  # the body's own anatomy names its nodes
+                         view="both", edge_labels=edge_labels, depth=depth + 1)
+    label = _loop_label(an, n)
+    cluster = outer.cluster + (label,)
+    prefix = outer.id + "b"  # ids stay one word: edge ids are e<k>_<tail>_<head>
+    n_carry, n_xs = a["n_carry"], a["n_xs"]
+    by_id = {item.id: item for item in inner.items}
+    for item in inner.items:  # the body's own output names say less than the lines added below
+        item.lines = [line for line in item.lines if line[1] != "output"]
+    item_id = {serial: prefix + iid for serial, iid in inner.item_of.items()}
+    for k, p in enumerate(body.inputs):
+        what = ("carry in: the initial value at step 0, then the previous step's" if k < n_carry else
+                f"row t of per-step input {k - n_carry}" if k < n_carry + n_xs else "loop constant")
+        by_id[inner.item_of[p.serial]].lines.insert(1, (what, "alias"))
+    for k, o in enumerate(body.outputs):
+        what = ("carry out → next step; after the last: final" if k < n_carry
+                else f"output y{k - n_carry}: stacked over the steps")
+        by_id[inner.item_of[o.serial]].lines.append((what, "output"))
+    derived = any(m.meta.role != "primal" for m in body.nodes)
+    role = outer.role if derived else "primal"  # a gradient's forward loop computes primal values
+    for item in inner.items:
+        item.id = prefix + item.id
+        item.cluster = cluster + item.cluster
+        item.cluster_role = item.cluster_role if item.cluster_role == "kernel" else role
+    for link in inner.links:
+        link.tail, link.head = prefix + link.tail, prefix + link.head
+    inputs = [item_id[p.serial] for p in body.inputs]
+    outputs = [item_id[o.serial] for o in body.outputs]
+    back = [Link(outputs[k], inputs[k], "loop", "next step" if edge_labels else "") for k in range(n_carry)]
+    drawing = LoopDrawing(label, inputs, outputs, n_carry, n_xs, a["length"])
+    return inner.items, inner.links + back, drawing
 
 
 def _collapse_key(node: Node, collapse) -> tuple[str, ...] | None:
@@ -148,9 +214,10 @@ def _value_lines(an: Anatomy, n: Node, nums: Numbers | None, view: str) -> list[
 
 def build_scene(an: Anatomy, *, view: str, nums: Numbers | None = None, collapse=None,
                 marks: dict[int, str] | None = None, title: list[str] | None = None,
-                edge_labels: bool = True, groups: list | None = None) -> Scene:
+                edge_labels: bool = True, groups: list | None = None, depth: int = 0) -> Scene:
     """``groups``: lists of nodes computed together (a backend's fusion groups), drawn as clusters
-    in place of scopes."""
+    in place of scopes. Each loop is drawn as a cluster holding its body once (``depth``: how
+    many loops this graph is the body of)."""
     marks = marks or {}
     kernel_of = {}
     for k, group in enumerate(groups or []):
@@ -222,24 +289,39 @@ def build_scene(an: Anatomy, *, view: str, nums: Numbers | None = None, collapse
                 item.mark = mark
                 break
 
-    links = _links(an, shown, item_of, items, edge_labels)
+    loops: dict[int, LoopDrawing] = {}
+    body_links: list[Link] = []
+    for n in shown:
+        iid = item_of.get(n.serial)
+        if n.op != "scan" or depth >= MAX_LOOP_DEPTH or iid is None or items[iid].kind != "op":
+            continue  # folded into a scope, or too deep: one box
+        inner_items, inner_links, loops[n.serial] = _expand_loop(an, n, items.pop(iid), edge_labels, depth)
+        del item_of[n.serial]
+        items.update((i.id, i) for i in inner_items)
+        body_links += inner_links
+    links = _links(an, shown, item_of, items, edge_labels, loops)
     links += _pairs(an, item_of, items)
-    return Scene(title or [], list(items.values()), links, an, item_of, view, nums)
+    return Scene(title or [], list(items.values()), links + body_links, an, item_of, view, nums, loops)
 
 
 def _links(an: Anatomy, shown: list[Node], item_of: dict[int, str], items: dict[str, Item],
-           edge_labels: bool) -> list[Link]:
+           edge_labels: bool, loops: dict[int, LoopDrawing]) -> list[Link]:
     links: list[Link] = []
     seen: set[tuple] = set()
     for n in shown:
+        loop = loops.get(n.serial)
         head = item_of.get(n.serial)
-        if head is None:
+        if head is None and loop is None:
             continue
         final = an.partial_of.get(n.serial, n.serial)
-        for inp in n.inputs:
+        for k, inp in enumerate(n.inputs):
             if an.partial_of.get(inp.serial) == final or (inp.serial == final and inp is not n):
                 continue  # inside one fan-in sum
+            if loop is not None:  # an operand flows into the body's input it stands for
+                head = loop.inputs[k]
             tail = item_of.get(inp.serial)
+            if inp.serial in loops and n.op == "item":  # a result comes out of the body's output
+                tail = loops[inp.serial].outputs[n.attrs["index"]]
             if tail is None or tail == head:
                 continue
             head_role, tail_role = n.meta.role, inp.meta.role
@@ -257,7 +339,13 @@ def _links(an: Anatomy, shown: list[Node], item_of: dict[int, str], items: dict[
                 continue
             seen.add(key)
             label = shape_text(inp.shape) if edge_labels and inp.shape else ""  # scalars: no label
-            links.append(Link(tail, head, kind, label))
+            if edge_labels and loop is not None:
+                label = ("initial " if k < loop.n_carry else "row t of " if k < loop.n_carry + loop.n_xs
+                         else "") + label
+            elif edge_labels and inp.serial in loops:
+                label = "final" if n.attrs["index"] < loops[inp.serial].n_carry else \
+                    f"stacked ×{loops[inp.serial].length}"
+            links.append(Link(tail, head, kind, label.strip()))
     return links
 
 

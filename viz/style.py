@@ -47,6 +47,7 @@ FADED_TEXT = "#b3b6b7"
 META_TEXT = "#5d6d7e"
 READ_EDGE = "#a6acaf"  # a primal value read by a derivative rule
 PAIR_EDGE = "#7f8c8d"  # links a primal node with its adjoint or tangent
+LOOP_EDGE = "#7d3c98"  # a loop's carry, fed back to the next step
 
 SHAPES = {
     "op": ("box", "rounded,filled"),
@@ -65,7 +66,7 @@ def role_style(role: str) -> RoleStyle:
 
 
 def legend_html(roles: set[str], *, bad: bool, new: bool, playback: bool, sums: bool, reads: bool,
-                pairs: bool, kernels: bool = False) -> str:
+                pairs: bool, kernels: bool = False, loops: bool = False) -> str:
     """The legend, as a graphviz HTML table (one node inside the figure)."""
     rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>legend</B></TD></TR>']
 
@@ -93,6 +94,8 @@ def legend_html(roles: set[str], *, bad: bool, new: bool, playback: bool, sums: 
         rows.append(line(READ_EDGE, "┄┄▶ primal value read by a rule"))
     if pairs:
         rows.append(line(PAIR_EDGE, "┄┄┄ links v with v̄ / v̇"))
+    if loops:
+        rows.append(line(LOOP_EDGE, "┄┄▶ carry to the next step; a loop's body is drawn once"))
     if kernels:
         rows.append(swatch(KERNEL.cluster_fill, KERNEL.cluster_border, KERNEL.text,
                            "fused kernel: one loop nest of the numba backend"))
