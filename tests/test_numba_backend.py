@@ -701,6 +701,34 @@ def test_generated_tanh_is_within_two_ulp_of_numpy():
     assert np.signbit(got[grid.size - 9]) and not np.signbit(got[grid.size - 10])  # tanh(-0.0) = -0.0
 
 
+def test_generated_exp_and_sigmoid_are_within_a_few_ulp_of_numpy_and_scipy():
+    """The kernel's exp and sigmoid are vectorizable arithmetic (backends/numba/runtime/exp.py):
+    against numpy's exp and SciPy's expit over the float64 range, the subnormals, the bounds of
+    overflow and underflow, infinities and NaN."""
+    from scipy.special import expit
+
+    grid = np.concatenate([np.linspace(-745, 709.78, 2_000_001), np.linspace(-30, 30, 1_000_001),
+                           np.geomspace(1e-300, 1, 10_000), -np.geomspace(1e-300, 1, 10_000),
+                           [0.0, -0.0, 709.78, 709.79, 710.0, 1e300, -745.1, -745.14, -746.0, -1e300,
+                            np.inf, -np.inf, np.nan]])
+    x = gc.placeholder("x", grid.shape)
+    compiled = gc.compile(gc.Graph([x], [gc.exp(x), gc.sigmoid(x)]), backend="numba")
+    assert "math.exp" not in compiled.source  # no libm call left in the loop
+    got_exp, got_sigmoid = compiled(x=grid)
+    with np.errstate(over="ignore"):
+        want_exp, want_specials = np.exp(grid), np.exp(grid[-13:-1])
+    for got, want, bound in [(got_exp, want_exp, 2.0), (got_sigmoid, expit(grid), 4.0)]:
+        normal = np.isfinite(want) & (np.abs(want) >= np.finfo(float).tiny)
+        ulps = np.abs(got[normal] - want[normal]) / np.spacing(np.abs(want[normal]))
+        assert ulps.max() <= bound, (ulps.max(), grid[normal][ulps.argmax()])
+    tiny = (want_exp < np.finfo(float).tiny) & (want_exp > 0)  # subnormal results: within one step
+    assert np.abs(got_exp[tiny] - want_exp[tiny]).max() <= 5e-324
+    np.testing.assert_allclose(got_exp[-13:], want_specials.tolist() + [np.nan], rtol=3e-16, atol=0)
+    np.testing.assert_array_equal(got_sigmoid[-13:], [0.5, 0.5, 1, 1, 1, 1, 5e-324, 0, 0, 0, 1, 0, np.nan])
+    # e / (1 + e) on the negative side: sigmoid(-740) is e^-740, which 1 / (1 + e^740) loses
+    assert got_sigmoid[np.searchsorted(grid[:2_000_001], -740.0)] > 0
+
+
 def test_tanh_intrinsics_pow2_is_exact_and_fma_rounds_once():
     """pow2 writes n + 1023 into the exponent bits; fma is LLVM's fused multiply-add."""
     import numba
@@ -781,7 +809,7 @@ def test_batch_computes_shared_work_once_outside_the_sample_loop():
     graph = gc.Graph([x, A], [gc.sum(gc.exp(A) @ x)])
     source = get_backend("numba").source(graph, batch=("x",))
     before_loop = source.split("for k in prange")[0]
-    assert "math.exp(in_A" in before_loop and "np.dot" not in before_loop, source
+    assert "ex2_x = in_A[i0, i1]" in before_loop and "np.dot" not in before_loop, source  # exp(A), once
 
 
 # --- the on-disk cache --------------------------------------------------------------------------
@@ -908,3 +936,68 @@ def test_without_control_of_blas_threads_products_stay_single_calls(monkeypatch)
     X, W = gc.placeholder("X", (256, 256)), gc.placeholder("W", (256, 64))
     source = get_backend("numba").source(gc.Graph([X, W], [X @ W]))
     assert "blas_dot(in_X, False, in_W, False" in source and "parallel_dot" not in source, source
+
+
+# --- piecewise loops and small products ----------------------------------------------------------
+
+
+def test_a_loop_reading_a_concatenate_or_padding_is_split_where_the_pieces_meet():
+    """One loop per piece (backends/numba/segments.py): no per-element branch left to stop LLVM
+    vectorizing, and the same numbers as numpy."""
+    a, b = gc.placeholder("a", (3,)), gc.placeholder("b", (5,))
+    M = gc.placeholder("M", (4, 6))
+    both = gc.concatenate([a, b]) * 2.0 + 1.0
+    wide = gc.concatenate([M, gc.exp(M[:, :2])], axis=1) * 3.0  # split along the inner axis
+    f = gc.Graph([a, b, M], {"both": both, "wide": wide, "s": gc.sum(gc.sin(M[1:3, 2:5]))})
+    grad = gc.grad(f, wrt="M", output="s")  # the slice's VJP pads with zeros: three pieces per axis
+    rng = np.random.default_rng(3)
+    inputs = {"a": rng.normal(size=3), "b": rng.normal(size=5), "M": rng.normal(size=(4, 6))}
+    for graph in (f, grad):
+        compiled = gc.compile(graph, backend="numba")
+        kernel = compiled.source.split("def kernel(")[1]
+        assert " if i0 < " not in kernel and " if i1 < " not in kernel and "<= i0 <=" not in kernel, kernel
+        expected = gc.compile(graph, backend="numpy")(**inputs)
+        for name, value in compiled(**inputs).items():
+            np.testing.assert_allclose(value, expected[name], rtol=1e-14, atol=1e-15)
+    kernel = gc.compile(f, backend="numba").source
+    assert "for i0 in range(3, 8):" in kernel and "for i1 in range(6, 8):" in kernel
+    g_M = gc.compile(grad, backend="numba")(**inputs)["grad_M"]
+    np.testing.assert_array_equal(g_M[[0, 3]], 0.0)
+    np.testing.assert_allclose(g_M[1:3, 2:5], np.cos(inputs["M"][1:3, 2:5]), rtol=1e-15)
+
+
+def test_a_piecewise_read_in_a_reduction_splits_it_and_at_a_fixed_index_is_a_conditional():
+    """A reduction's outer loop running over the concatenated axis (of a transpose) is split too;
+    a read at a fixed index is the conditional expression it stands for."""
+    a, b = gc.placeholder("a", (2, 3)), gc.placeholder("b", (2, 4))
+    f = gc.Graph([a, b], [gc.sum(gc.concatenate([a, b], axis=1).T * 2.0, axis=1),
+                          gc.concatenate([a, b], axis=1)[1, 4] * 1.0])
+    rng = np.random.default_rng(4)
+    inputs = {"a": rng.normal(size=(2, 3)), "b": rng.normal(size=(2, 4))}
+    compiled = gc.compile(f, backend="numba")
+    assert "for i0 in range(3, 7):" in compiled.source and "(0 + 4) < 3 else" in compiled.source
+    got = compiled(**inputs)
+    both = np.concatenate([inputs["a"], inputs["b"]], axis=1)
+    np.testing.assert_allclose(got[0], 2.0 * both.sum(axis=0), rtol=1e-15)
+    assert got[1] == both[1, 4]
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (16, 64), (63, 65), (300, 300)])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_matrix_vector_products_small_by_loops_and_large_by_blas_agree_with_numpy(shape, transposed):
+    """blas_matvec and blas_matvec_add: loops of their own up to SMALL_GEMV elements (rows not
+    a multiple of four included), one ?gemv call above (300x300)."""
+    from graphc.backends.numba.runtime.lapack import SMALL_GEMV, blas_matvec, blas_matvec_add
+
+    rng = np.random.default_rng(shape[0])
+    a = rng.normal(size=shape)
+    x = rng.normal(size=shape[0] if transposed else shape[1])
+    want = (a.T if transposed else a) @ x
+    out = np.full(want.shape, np.nan)
+    blas_matvec(a, transposed, x, out)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12)
+    start = rng.normal(size=want.shape)
+    total = start.copy()
+    blas_matvec_add(a, transposed, x, total)
+    np.testing.assert_allclose(total, start + want, rtol=1e-12, atol=1e-12)
+    assert (a.size <= SMALL_GEMV) == (shape != (300, 300))

@@ -35,10 +35,18 @@ from graphc.ops.core import PRIMITIVES, evaluate
 
 from .fusion import Loop, constant_like, kind, plan_fusion
 from .lowering import lowering
+from .runtime import exp as vector_exp
 from .runtime import tanh as vector_tanh
 from .runtime.lapack import HELPERS, NO_BLAS_HELPERS
 from .scalars import NP_TYPE, REDUCTIONS, literal
+from .segments import MAX_PIECES, Pieces
 from .values import Value, broadcast_index, shape_text
+
+# elementwise ops whose loops get branch-free statements in place of a libm call: op -> (the
+# statements, their module, their temporaries' prefix, the dtypes they are for (None: all))
+WRITTEN_OUT = {"tanh": (vector_tanh.statements, "tanh", "th", None),
+               "exp": (vector_exp.exp_statements, "exp", "ex", np.float64),
+               "sigmoid": (vector_exp.sigmoid_statements, "exp", "sg", np.float64)}
 
 # A loop nest runs its outer axis with prange only when its estimated work (elements times the
 # cost of one element: a transcendental op counts TRANSCENDENTAL_COST, four arithmetic ops count 1,
@@ -93,6 +101,7 @@ class Generator:
         self.out_dest: dict[int, Value] = {}
         self.hoist: tuple[list[str], int] | None = None
         self.local_prefix = ""  # of the loop bodies' scalar locals: one function, one namespace
+        self.ranges: dict[str, tuple[int, int]] = {}  # loop variable -> its range, where lines go now
         if parent is None:
             self.taken = {"np", "numba", "prange", "math", "k", "c", "n_batch", "kernel", "tanh",
                           "tanh_fma", "tanh_pow2"}
@@ -104,9 +113,10 @@ class Generator:
             self.owner: dict[str, int] = {}  # workspace array -> the serial of the node it holds
             self.aliases: dict[str, str] = {}  # array -> the array it is a view of (a reshape's)
             self.batch_errors: dict[str, str] = {}  # flag array -> message, for errors in the batch loop
+            self.pieces = Pieces()  # piecewise reads (concatenate, unslice): .segments
         else:  # a loop body: one kernel, so names, arguments, workspace and helpers are shared
             for key in ("taken", "args", "helpers", "functions", "workspace", "owner", "aliases",
-                        "batch_errors", "outer_lines"):
+                        "batch_errors", "outer_lines", "pieces"):
                 setattr(self, key, getattr(parent, key))
             self.inner = parent.inner
 
@@ -169,7 +179,7 @@ class Generator:
         return name
 
     def line(self, text: str) -> None:
-        self.lines.append("    " * self.depth + text)
+        self.lines.append("    " * self.depth + self.pieces.resolve(text, self.ranges))
 
     @contextlib.contextmanager
     def outer_section(self):
@@ -277,25 +287,40 @@ class Generator:
             self.used_prange = True
             self.line(f"for c in prange({chunks}):")
             self.depth += 1
-        for level in range(n + 1):
-            for text in pre.get(level, ()):
+        inside = [list(body)] + [list(pre.get(d, ())) + list(post.get(d, ())) for d in range(n + 1)]
+
+        def level(d: int) -> None:
+            for text in pre.get(d, ()):
                 self.line(text)
-            if level == n:
-                break
-            if level == 0 and chunks:
-                bounds = f"(c * {shape[0]}) // {chunks}, ((c + 1) * {shape[0]}) // {chunks}"
-            else:
-                bounds = str(shape[level])
-            rng = "prange" if level == 0 and parallel and not chunks else "range"
+            if d == n:
+                for text in body:
+                    self.line(text)
+                return
+            rng = "prange" if d == 0 and parallel and not chunks else "range"
             self.used_prange |= rng == "prange"
-            self.line(f"for {idx[level]} in {rng}({bounds}):")
-            self.depth += 1
-        for text in body:
-            self.line(text)
-        for level in reversed(range(n)):
-            self.depth -= 1
-            for text in post.get(level, ()):
+            if d == 0 and chunks:
+                spans = [None]
+            else:  # one loop per piece of the piecewise reads inside (.segments)
+                texts = [t for group in inside[:1] + inside[d + 2:] for t in group]
+                cuts = self.pieces.cuts(texts, idx[d], 0, shape[d])
+                bounds = [0, *cuts, shape[d]] if len(cuts) < MAX_PIECES else [0, shape[d]]
+                spans = list(zip(bounds, bounds[1:]))
+            for span in spans:
+                if span is None:
+                    self.line(f"for {idx[d]} in {rng}((c * {shape[0]}) // {chunks}, "
+                              f"((c + 1) * {shape[0]}) // {chunks}):")
+                else:
+                    lo, hi = span
+                    self.line(f"for {idx[d]} in {rng}({hi if lo == 0 else f'{lo}, {hi}'}):")
+                    self.ranges[idx[d]] = span
+                self.depth += 1
+                level(d + 1)
+                self.depth -= 1
+                self.ranges.pop(idx[d], None)
+            for text in post.get(d, ()):
                 self.line(text)
+
+        level(0)
         if chunks:
             self.depth -= 1
         assert self.depth == base
@@ -396,7 +421,8 @@ class Generator:
 
     def _function(self, body: list[str]) -> str:
         args = ", ".join([name for name, _, _ in self.args] + [name for name, _, _ in self.workspace])
-        return f"def kernel({args}):\n" + "\n".join(body) + "\n"
+        text = f"def kernel({args}):\n" + "\n".join(body) + "\n"
+        return self.pieces.resolve(text, {})  # a read written without line(): its conditional
 
     def result(self, i: int, node: Node) -> str:
         """The returned expression of output ``i`` (copied when it would alias an input)."""
@@ -479,12 +505,13 @@ class Generator:
             if kind(m) == "elementwise":
                 local = self.scalar_local(m)
                 operands = [self.loop_read(o, loop, idx) for o in m.inputs]
-                if m.op == "tanh":  # written out, so that LLVM vectorizes the loop (runtime.tanh)
-                    prefix = f"{self.local_prefix}th{self.index[m.serial]}_"
-                    body.append(f"# {self.labels[m.serial]} tanh, written out so that LLVM vectorizes "
-                                "the loop (graphc.backends.numba.runtime.tanh)")
+                statements, module, short, dtype = WRITTEN_OUT.get(m.op, (None,) * 4)
+                if statements is not None and dtype in (None, m.dtype):  # LLVM vectorizes the loop
+                    prefix = f"{self.local_prefix}{short}{self.index[m.serial]}_"
+                    body.append(f"# {self.labels[m.serial]} {m.op}, written out so that LLVM vectorizes "
+                                f"the loop (graphc.backends.numba.runtime.{module})")
                     body.append(f"{prefix}x = {operands[0]}")
-                    body += vector_tanh.statements(f"{prefix}x", local, prefix)
+                    body += statements(f"{prefix}x", local, prefix)
                     body[-1] += self.comment(m)
                 else:
                     low = lowering(m.op)

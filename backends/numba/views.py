@@ -3,9 +3,10 @@
 Each entry is ``fn(gen, node, operands) -> Value``; the value's reader maps an index of the node
 to an expression over its operand, so ``transpose``, ``broadcast_to``, ``slice``, ``diagonal``,
 unit-axis ``reshape`` and ``stop_gradient`` cost nothing, and ``unslice``, ``embed_diagonal`` and
-``concatenate`` become conditional reads (``(g[i0 - 1] if 1 <= i0 < 3 else 0.0)``) that a loop
-evaluates in place instead of materialising zeros and copying. Only a general ``reshape`` of a
-non-contiguous value emits code (a copy, then ``.reshape``).
+``concatenate`` become piecewise reads (``g[i0 - 1]`` for 1 <= i0 < 3, else ``0.0``) that a
+loop evaluates in place instead of materialising zeros and copying: split into one loop per
+piece when the loop runs over that axis (:mod:`.segments`), else conditional expressions.
+Only a general ``reshape`` of a non-contiguous value emits code (a copy, then ``.reshape``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 
 from .scalars import literal
+from .segments import bare_loop_index
 from .values import Value, broadcast_index
 
 
@@ -79,9 +81,18 @@ def _unslice(gen, node, ops):
     def read(idx):
         parts = [_window(i, s, st, ln, d) for i, s, st, ln, d in
                  zip(idx, a["starts"], a["steps"], node.inputs[0].shape, a["shape"])]
-        conds = [c for c, _ in parts if c is not None]
+        # a unit-step window along a loop's own index is a piece of its loop (.segments)
+        pieced = [d for d, (c, _) in enumerate(parts) if c is not None and a["steps"][d] == 1
+                  and bare_loop_index(idx[d])]
+        conds = [c for d, (c, _) in enumerate(parts) if c is not None and d not in pieced]
         inner = g.read(tuple(j for _, j in parts))
-        return f"({inner} if {' and '.join(conds)} else {zero})" if conds else inner
+        expr = f"({inner} if {' and '.join(conds)} else {zero})" if conds else inner
+        for d in reversed(pieced):
+            lo, hi = a["starts"][d], a["starts"][d] + node.inputs[0].shape[d]
+            cuts = [c for c in (lo, hi) if 0 < c < a["shape"][d]]
+            pieces = ([zero] if lo > 0 else []) + [expr] + ([zero] if hi < a["shape"][d] else [])
+            expr = gen.pieces.token(idx[d], cuts, pieces)
+        return expr
 
     return _view(gen, node, read)
 
@@ -101,6 +112,8 @@ def _concatenate(gen, node, ops):
             shifted = i if off == 0 else f"({i} - {off})"
             return ops[k].read(idx[:axis] + (shifted,) + idx[axis + 1:])
 
+        if bare_loop_index(i):  # a piece of its loop (.segments)
+            return gen.pieces.token(i, ends[:-1], [part(k) for k in range(len(ops))])
         expr = part(len(ops) - 1)
         for k in reversed(range(len(ops) - 1)):
             expr = f"({part(k)} if {i} < {ends[k]} else {expr})"

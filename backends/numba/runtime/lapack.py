@@ -396,21 +396,27 @@ def _gemv_block(a, a_t, x, out, r0, r1, beta):
 
 @numba.njit(**FLAGS)
 def blas_matvec(a, a_t, x, out):
-    """out = op(a) @ x (op(a) = a.T when a_t), a C matrix, x and out C vectors, by one
-    ?gemv call (x @ op(a) is blas_matvec(a, not a_t, x, out))."""
+    """out = op(a) @ x (op(a) = a.T when a_t), a C matrix, x and out C vectors: by loops of
+    its own for a matrix of up to SMALL_GEMV elements, else by one ?gemv call (x @ op(a) is
+    blas_matvec(a, not a_t, x, out))."""
     if out.size:
-        if x.size:
-            _gemv_block(a, a_t, x, out, 0, out.size, 0.0)
-        else:
+        if x.size == 0:
             for i in range(out.size):
                 out[i] = 0.0
+        elif a.size <= SMALL_GEMV:
+            _small_matvec(a, a_t, x, out, False)
+        else:
+            _gemv_block(a, a_t, x, out, 0, out.size, 0.0)
 
 
 @numba.njit(**FLAGS)
 def blas_matvec_add(a, a_t, x, out):
-    """out += op(a) @ x by one ?gemv call (see blas_dot_add)."""
+    """out += op(a) @ x (see blas_matvec, blas_dot_add)."""
     if out.size and x.size:
-        _gemv_block(a, a_t, x, out, 0, out.size, 1.0)
+        if a.size <= SMALL_GEMV:
+            _small_matvec(a, a_t, x, out, True)
+        else:
+            _gemv_block(a, a_t, x, out, 0, out.size, 1.0)
 
 
 @numba.njit(parallel=True, **FLAGS)
@@ -433,6 +439,59 @@ def parallel_matvec(a, a_t, x, out, blocks):
 # makes each multiply-add one fused instruction. Nothing else of fastmath: NaNs and infinities
 # propagate as they do through ?gemv.
 _SUMS = {**FLAGS, "fastmath": {"reassoc", "contract"}}
+
+
+# A matrix-vector product of up to this many elements runs as loops of our own: a ?gemv call
+# costs ~0.2 µs before it starts, and on the reference machine these loops (four rows at a
+# time, vectorized by LLVM) took 0.2-0.95x its time for matrices of 16x64 to 256x256 (the
+# LSTM's 256x80 gates and 16x64 output inside a 1000-step loop), measured by
+# benchmarks/loops.py's run; larger matrices keep BLAS (and its threads, parallel_matvec).
+SMALL_GEMV = 65536
+
+
+@numba.njit(**_SUMS)
+def _small_matvec(a, a_t, x, out, add):
+    """out (+)= op(a) @ x by loops: rows of a dotted with x four at a time, or (a_t) x's
+    entries times a's rows added into out, four rows at a time (a is read row by row)."""
+    m, k = a.shape
+    zero = np.zeros(1, out.dtype)[0]
+    i = 0
+    if not a_t:
+        while i + 4 <= m:
+            s0 = s1 = s2 = s3 = zero
+            for j in range(k):
+                xj = x[j]
+                s0 += a[i, j] * xj
+                s1 += a[i + 1, j] * xj
+                s2 += a[i + 2, j] * xj
+                s3 += a[i + 3, j] * xj
+            if add:
+                s0 += out[i]
+                s1 += out[i + 1]
+                s2 += out[i + 2]
+                s3 += out[i + 3]
+            out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+            i += 4
+        while i < m:
+            total = out[i] if add else zero
+            for j in range(k):
+                total += a[i, j] * x[j]
+            out[i] = total
+            i += 1
+        return
+    if not add:
+        for j in range(k):
+            out[j] = zero
+    while i + 4 <= m:
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        for j in range(k):
+            out[j] += a[i, j] * x0 + a[i + 1, j] * x1 + a[i + 2, j] * x2 + a[i + 3, j] * x3
+        i += 4
+    while i < m:
+        xi = x[i]
+        for j in range(k):
+            out[j] += a[i, j] * xi
+        i += 1
 
 
 @numba.njit(**_SUMS)

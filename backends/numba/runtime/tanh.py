@@ -34,6 +34,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .exp import core
+
 _BODY = """\
 {t}a = abs({x})
 {t}z = {t}a * {t}a
@@ -42,16 +44,8 @@ _BODY = """\
 {t}q = tanh_fma({t}z + 1.12811678491632931402e2, {t}z, 2.23548839060100448583e3)
 {t}q = tanh_fma({t}q, {t}z, 4.84406305325125486048e3)
 {t}y = 2.0 * min({t}a, 20.0)
-{t}n = tanh_fma({t}y, 1.4426950408889634, 6755399441055744.0) - 6755399441055744.0
-{t}r = tanh_fma(-{t}n, 1.90821492927058770002e-10, tanh_fma(-{t}n, 6.93147180369123816490e-01, {t}y))
-{t}r2 = {t}r * {t}r
-{t}r4 = {t}r2 * {t}r2
-{t}e0 = tanh_fma(tanh_fma({t}r, 1.0 / 6.0, 0.5), {t}r2, {t}r + 1.0)
-{t}e1 = tanh_fma(tanh_fma({t}r, 1.0 / 5040.0, 1.0 / 720.0), {t}r2, tanh_fma({t}r, 1.0 / 120.0, 1.0 / 24.0))
-{t}e2 = tanh_fma({t}r, 1.0 / 362880.0, 1.0 / 40320.0)
-{t}e2 = tanh_fma(tanh_fma({t}r, 1.0 / 39916800.0, 1.0 / 3628800.0), {t}r2, {t}e2)
-{t}e3 = tanh_fma({t}r, 1.0 / 6227020800.0, 1.0 / 479001600.0)
-{t}e = tanh_fma(tanh_fma({t}e3, {t}r4, {t}e2), {t}r4 * {t}r4, tanh_fma({t}e1, {t}r4, {t}e0)) * tanh_pow2({t}n)
+{core}
+{t}e = {t}ep * tanh_pow2({t}n)
 {t}small = {t}a < 0.625
 {t}num = {t}a * {t}z * {t}p if {t}small else -2.0
 {t}den = {t}q if {t}small else {t}e + 1.0
@@ -94,7 +88,7 @@ def pow2(typingctx, n):
 
 def statements(x: str, out: str, prefix: str) -> list[str]:
     """Lines computing ``out = tanh(x)``, their temporaries named ``prefix`` + a letter."""
-    return _BODY.format(x=x, out=out, t=prefix).splitlines()
+    return _BODY.format(x=x, out=out, t=prefix, core=core(f"{prefix}y", prefix)).splitlines()
 
 
 SOURCE = (
