@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from readme import readme_block
 
 import graphc as gc
 from graphc import models
@@ -239,6 +240,24 @@ def test_the_kernel_does_not_grow_with_the_steps():
     assert "range(1000)" in sources[1] and "range(1000 - 1, -1, -1)" in sources[1]
 
 
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_a_large_carry_kept_in_the_workspace_outlives_the_arrays_after_its_loop(steps):
+    """A large carry's two buffers are workspace arrays whose names swap at every step: after an
+    odd number of steps the final carry is in the second buffer, which an array written after the
+    loop must not share (it did: 50 off after one step)."""
+    x, A = gc.placeholder("x", (30_000,)), gc.placeholder("A", (30_000, 2))
+    final, _ = gc.scan(lambda c, _: (gc.sin(c) + x, None), x, length=steps)
+    graph = gc.Graph([x, A], [final * (A @ gc.constant(np.ones(2)))])
+    rng = np.random.default_rng(steps)
+    inputs = {"x": rng.normal(size=30_000), "A": rng.normal(size=(30_000, 2))}
+    compiled = gc.compile(graph, backend="numba")
+    assert compiled.kernel.workspace_bytes >= 3 * 30_000 * 8  # both buffers and the product's array
+    carry = inputs["x"]
+    for _ in range(steps):
+        carry = np.sin(carry) + inputs["x"]
+    np.testing.assert_allclose(compiled(**inputs)[0], carry * inputs["A"].sum(axis=1), rtol=1e-13)
+
+
 def test_batches_of_loops_on_the_numba_backend():
     graph = gc.grad(models.damped_pendulum(50, 0.05), ["k", "c"])
     thetas = np.linspace(0.1, 1.5, 7)
@@ -317,3 +336,31 @@ def test_the_listing_shows_the_body_and_a_loop_survives_a_file(tmp_path):
     verify(loaded)
     nodes = json.loads((tmp_path / "g.json").read_text())["nodes"]
     assert any("types" in n for n in nodes)
+
+
+# ----------------------------------------------------------------------------------------------
+# The README's example
+
+
+def test_the_readme_loops_run_as_written_and_match_a_python_loop_and_finite_differences():
+    namespace: dict = {}
+    exec(compile(readme_block("Loops"), "README.md", "exec"), namespace)  # noqa: S102
+    out, sqrt, f = namespace["out"], namespace["sqrt"], namespace["f"]
+
+    def simulate(theta, k):
+        omega, path = 0.0, []
+        for _ in range(1000):
+            omega = omega - 0.01 * k * np.sin(theta)
+            path.append(theta)
+            theta = theta + 0.01 * omega
+        return 0.5 * omega * omega + k * (1.0 - np.cos(theta)), np.array(path)
+
+    energy, path = simulate(0.5, 9.81)
+    assert out["energy"] == pytest.approx(energy, rel=1e-12)
+    np.testing.assert_allclose(out["path"], path, rtol=1e-12)
+    for name, (t, k) in {"grad_theta0": ((0.5 + 1e-6, 9.81), (0.5 - 1e-6, 9.81)),
+                         "grad_k": ((0.5, 9.81 + 1e-6), (0.5, 9.81 - 1e-6))}.items():
+        assert out[name] == pytest.approx((simulate(*t)[0] - simulate(*k)[0]) / 2e-6, rel=1e-6)
+    assert f.outputs[1].shape == (1000,)
+    assert sqrt["root"] == pytest.approx(np.sqrt(2.0), rel=1e-15)
+    assert sqrt["grad_a"] == pytest.approx(0.5 / np.sqrt(2.0), rel=1e-12)

@@ -7,8 +7,8 @@ reading its carries, one row of each per-step input and the consts the enclosing
 * an array carry has two buffers, the step's (read) and the next one (the body's carry output
   is written straight into it), swapped at the end of each step: no copy, no allocation;
 * a per-step output is written straight into its row of the stacked result (``ys[t]``);
-* every array the body needs is allocated once, before the outermost loop (or lives in the
-  kernel's workspace), so no step allocates;
+* every array the loop and its body need lives in the kernel's workspace (kept between calls)
+  or is allocated once, before the outermost loop, so no step allocates;
 * ``mask``: a step whose flag is False is skipped (its stacked outputs stay zero); ``until``:
   once the step's flag is False the loop breaks (later steps are the identity).
 
@@ -17,7 +17,9 @@ Compile time does not grow with the number of steps: the body is generated once.
 
 from __future__ import annotations
 
-from .scalars import NP_TYPE
+import numpy as np
+
+from .scalars import NP_TYPE, literal
 from .values import Value, shape_text
 
 
@@ -43,15 +45,12 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
             current.append(Value((), scalar=name, outer=not gen.inner))
             nxt.append(None)
         else:
-            dt = NP_TYPE[p.dtype]
             other = gen.name(f"n{base}_{k}")
-            lines, depth = hoist
-            lines.append("    " * depth + f"{name} = np.empty({shape_text(p.shape)}, {dt})")
-            lines.append("    " * depth + f"{other} = np.empty({shape_text(p.shape)}, {dt})")
-            buffer = Value(p.shape, array=name, outer=not gen.inner)
+            buffer, following = (_array(gen, hoist, n, p.shape, p.dtype) for n in (name, other))
+            gen.aliases[other] = name  # swapped at every step: the workspace keeps both alive together
             gen.copy(value, buffer, p.shape)
             current.append(buffer)
-            nxt.append(Value(p.shape, array=other, outer=not gen.inner))
+            nxt.append(following)
         inputs.append(current[-1])
     step = gen.name("t")  # the step index; a nested loop has its own
     # per-step inputs: one row of each stacked array
@@ -65,13 +64,10 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
     inputs += list(consts)
     # stacked per-step outputs (zeros where steps may be skipped)
     ys = []
-    make = "np.zeros" if until >= 0 or mask >= 0 else "np.empty"
     for j, y in enumerate(body.outputs[n_carry:]):
-        name = gen.name(f"ys{base}_{j}")
-        lines, depth = hoist
-        lines.append("    " * depth + f"{name} = {make}({shape_text((length,) + y.shape)}, "
-                     f"{NP_TYPE[y.dtype]})")
-        ys.append(Value((length,) + y.shape, array=name, fresh=gen.hoist is None, outer=not gen.inner))
+        ys.append(_array(gen, hoist, gen.name(f"ys{base}_{j}"), (length,) + y.shape, y.dtype))
+        if until >= 0 or mask >= 0:  # at every run of this loop (also inside another loop)
+            gen.line(f"{ys[-1].array}.fill({literal(0, y.dtype)})")
     # the body writes its outputs in place where it computes them
     out_dest = {}
     outs = list(body.outputs)
@@ -117,11 +113,18 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
     gen.lines.extend(pre + setup + [header] + child.lines)
     gen.used_prange |= child.used_prange
     gen.calls_blas |= child.calls_blas
-    results = []
-    for k in range(n_carry):
-        results.append(current[k] if nxt[k] is None else
-                       Value(current[k].shape, array=current[k].array, fresh=gen.hoist is None,
-                             outer=not gen.inner))
-    return tuple(results + ys)
+    return tuple(current + ys)
+
+
+def _array(gen, hoist, name: str, shape, dtype) -> Value:
+    """An array the loop keeps (a carry's buffer, a stacked output): in the kernel's workspace
+    when large (kept between calls, so a call allocates nothing, and counted in its
+    ``workspace_bytes``), else allocated before the outermost loop (fresh there)."""
+    found = gen.scratch(name, shape, dtype)
+    if found is not None:
+        return found
+    lines, depth = hoist
+    lines.append("    " * depth + f"{name} = np.empty({shape_text(shape)}, {NP_TYPE[np.dtype(dtype)]})")
+    return Value(tuple(shape), array=name, fresh=gen.hoist is None, outer=not gen.inner)
 
 

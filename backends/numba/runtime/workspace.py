@@ -23,7 +23,8 @@ ALIGN = 64  # bytes: every array of the workspace starts on a cache line
 def lifetimes(body: str, names: list[str], aliases: dict[str, str] | None = None) -> list[tuple[int, int]]:
     """(first, last) top-level statement of the kernel body ``body`` mentioning each name, or a
     view of it (``aliases``: view name -> array name; a reshape's result reads its array's memory
-    for as long as it is read)."""
+    for as long as it is read; the second buffer of a loop's carry is an alias of the first, as
+    their names swap at every step: both live as long as either is mentioned)."""
     steps: list[str] = []
     for line in body.splitlines()[1:]:  # after "def kernel(...):"
         if line.startswith("    ") and not line.startswith("     "):
@@ -33,6 +34,8 @@ def lifetimes(body: str, names: list[str], aliases: dict[str, str] | None = None
     found = []
     for name in names:
         group = [name] + [view for view, base in (aliases or {}).items() if base == name]
+        if name in (aliases or {}):  # a loop's carry buffers, swapped: each may end up the other
+            group.append(aliases[name])
         pattern = re.compile(r"\b(" + "|".join(map(re.escape, group)) + r")\b")
         hits = [i for i, text in enumerate(steps) if pattern.search(text)]
         found.append((hits[0], hits[-1]) if hits else (0, len(steps)))
