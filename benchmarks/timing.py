@@ -17,3 +17,18 @@ def median_seconds(fn, runs: int, warmup: bool = True) -> float:
         fn()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
+
+
+BLAS_QUIRKS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # set on the reference VM for old OpenBLAS builds
+
+
+def as_on_a_users_machine() -> None:
+    """Re-run this process without the OpenBLAS variables the reference machine sets for old
+    OpenBLAS builds (they slow a current numpy; a user's machine does not have them). Call it
+    before numpy is imported: OpenBLAS reads them when it loads."""
+    import os
+    import sys
+
+    if any(k in os.environ for k in BLAS_QUIRKS):
+        env = {k: v for k, v in os.environ.items() if k not in BLAS_QUIRKS}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)

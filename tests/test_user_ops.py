@@ -4,27 +4,18 @@ declarations, files and processes (entry points), and the kernel cache."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numba
 import numpy as np
 import pytest
+from readme import ROOT, readme_block
 
 import graphc as gc
 from graphc.checks import numeric_gradient
 from graphc.ops.core import PRIMITIVES
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def readme_block(heading: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split(f"## {heading}\n", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
 @pytest.fixture(scope="module")
