@@ -106,6 +106,37 @@ def test_the_numba_loop_equals_the_unrolled_graph(body, seed, checkpoint, revers
     np.testing.assert_allclose(got_h, want_h, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_hessians_jacobians_and_a_gradient_of_a_gradient_through_a_loop_equal_the_unrolled(backend):
+    """Every derivative construction through loops: both HVP modes, the Hessian (per basis
+    direction), the Jacobian by VJPs and by JVPs, and the gradient of a gradient's entry."""
+    body = lambda h, x, w: (gc.tanh(w * h + x) * 0.9, gc.sum(h * h * w))  # noqa: E731
+    n, steps = 3, 4
+    inputs = _inputs(n, steps, 7)
+    loop, unrolled = loop_graph(body, n, steps, 2, False), unrolled_graph(body, n, steps)
+
+    def sum_of_gradient(graph):  # f -> Σ ∂f/∂w, differentiated again
+        g = gc.grad(graph, "w")
+        return gc.grad(gc.Graph(g.inputs, {"s": gc.sum(g.outputs[1])}), "h0")
+
+    def vector_output(graph):  # h0·f: a vector function of h0
+        return gc.Graph(graph.inputs, {"f": graph.inputs[0] * graph.outputs[0]})
+
+    builds = {"hvp rev-rev": lambda g: gc.hvp(g, "w", mode="rev-rev"),
+              "hessian": lambda g: gc.hessian(g, "h0"),
+              "grad of grad": sum_of_gradient,
+              "jacobian rev": lambda g: gc.jacobian(gc.Graph(g.inputs, {"f": gc.stack([g.outputs[0]] * 2)}),
+                                                    "xs", mode="rev"),
+              "jacobian fwd": lambda g: gc.jacobian(vector_output(g), "h0", mode="fwd")}
+    direction = {"hvp rev-rev": {"direction": np.array([0.3, -1.0, 2.0])}}
+    for name, build in builds.items():
+        extra = direction.get(name, {})
+        got = gc.compile(build(loop), backend=backend)(**inputs, **extra)
+        want = gc.compile(build(unrolled))(**inputs, **extra)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], rtol=1e-12, atol=1e-12, err_msg=f"{name}: {key}")
+
+
 def test_the_gradient_matches_central_differences():
     body = lambda h, x, w: (gc.tanh(w * h + x), gc.sum(gc.sin(h)))  # noqa: E731
     graph = loop_graph(body, 3, 6)
