@@ -14,9 +14,10 @@ from functools import partial
 import numpy as np
 
 from graphc.context import where
-from graphc.errors import BackendError, GraphError
+from graphc.errors import BackendError, GraphError, IndexRangeError, InputError
 from graphc.ir import Graph
 from graphc.ops.core import PRIMITIVES, evaluate
+from graphc.ops.indexing import index_error_message
 from graphc.transform import inline_calls
 
 
@@ -71,7 +72,9 @@ class Interpreter:
             for s, run, node, operands, free in self.steps:
                 try:
                     env[s] = run(*[env[i] for i in operands])
-                except BackendError:
+                except IndexRangeError as exc:  # the message names the node, as evaluate's does
+                    raise InputError(index_error_message(node, exc.value, exc.size, exc.axis)) from None
+                except (BackendError, InputError):  # one already named (by evaluate, in a loop's body)
                     raise
                 except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
                     label = node.meta.name or node.op

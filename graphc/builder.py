@@ -21,6 +21,7 @@ from .errors import GraphTypeError, ShapeError
 from .ir import Node
 from .ops.core import api as gc
 from .ops.core import bind, current_meta
+from .ops.indexing import advanced_getitem, at, is_advanced
 from .ops.promotion import as_node, cast, promote, scalar_constant
 from .ops.shapes import normalize_axes, normalize_axis
 
@@ -86,6 +87,29 @@ def logsumexp(x, axis=None, keepdims: bool = False, name=None) -> Node:
     if keepdims:
         return total if name is None else _rename(total, name)
     return gc.reshape(total, tuple(d for i, d in enumerate(x.shape) if i not in axes), name=name)
+
+
+def log_softmax(x, axis=-1, name=None) -> Node:
+    """``x - logsumexp(x, axis)``: log-probabilities, exact also where softmax underflows to 0."""
+    (x,) = promote(x, floating=True)
+    return gc.subtract(x, logsumexp(x, axis, keepdims=True), name=name)
+
+
+def softmax(x, axis=-1, name=None) -> Node:
+    """``exp(x) / sum(exp(x), axis)``, as ``exp(log_softmax(x))`` (it never overflows)."""
+    return gc.exp(log_softmax(x, axis), name=name)
+
+
+def clip(x, a_min=None, a_max=None, name=None) -> Node:
+    """``np.clip``: ``minimum(maximum(x, a_min), a_max)`` (either bound may be None). Its
+    derivative is 1 strictly inside the bounds and 0 outside (½ at a bound, where the max and
+    min share it)."""
+    x = as_node(x)
+    if a_min is None and a_max is None:
+        raise GraphTypeError("clip: give a_min, a_max or both")
+    out = x if a_min is None else gc.maximum(x, a_min)
+    out = out if a_max is None else gc.minimum(out, a_max)
+    return out if name is None else _rename(out, name)
 
 
 def _rename(x: Node, name: str) -> Node:
@@ -155,11 +179,14 @@ def stack(arrays, axis=0, name=None) -> Node:
 
 
 def getitem(x: Node, index) -> Node:
-    """Static basic indexing: ints, slices, ``None`` and ``...`` (no arrays: shapes are static)."""
+    """numpy indexing: static ints, slices, ``None`` and ``...``, and integer arrays (nodes,
+    lists or numpy arrays: a gather, :func:`graphc.ops.indexing.advanced_getitem`)."""
     if x.types is not None:  # a node with several results: pick one
         return gc.item(x, index)
     if not isinstance(index, tuple):
         index = (index,)
+    if builtins.any(is_advanced(item) for item in index):  # indexing by data: a gather
+        return advanced_getitem(x, index, getitem)
     for item in index:
         if not (
             item is None
@@ -168,7 +195,7 @@ def getitem(x: Node, index) -> Node:
             or (isinstance(item, (int, np.integer)) and not isinstance(item, bool))
         ):
             raise GraphTypeError(
-                f"indexing supports static ints, slices, None and ..., got {item!r} "
+                f"indexing supports static ints, slices, None, ... and integer arrays, got {item!r} "
                 f"of type {type(item).__name__}"
             )
         if isinstance(item, slice):
@@ -276,10 +303,12 @@ _OPERATORS = {
     "__add__": "add", "__sub__": "subtract", "__mul__": "multiply", "__truediv__": "divide",
     "__pow__": "power", "__matmul__": "matmul", "__lt__": "less", "__le__": "less_equal",
     "__gt__": "greater", "__ge__": "greater_equal", "__eq__": "equal", "__ne__": "not_equal",
-    "__neg__": "negative", "__abs__": "abs", "__getitem__": "getitem",
+    "__neg__": "negative", "__abs__": "abs", "__getitem__": "getitem", "__mod__": "remainder",
+    "__floordiv__": "floor_divide",
 }
 _REFLECTED = {"__radd__": "add", "__rsub__": "subtract", "__rmul__": "multiply",
-              "__rtruediv__": "divide", "__rpow__": "power", "__rmatmul__": "matmul"}
+              "__rtruediv__": "divide", "__rpow__": "power", "__rmatmul__": "matmul",
+              "__rmod__": "remainder", "__rfloordiv__": "floor_divide"}
 
 
 def _install_operators():
@@ -302,12 +331,14 @@ def _install_operators():
         self, (axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes) or None
     )
     Node.dot = lambda self, other: dot(self, other)
+    Node.at = property(at)  # x.at[idx].add(v) / .set(v) / .get()
 
 
 _install_operators()
 
 for _composite in (square, softplus, isfinite, zeros_like, ones_like, mean, logsumexp, matrix_transpose,
-                   expand_dims, squeeze, stack, getitem, dot, vdot, outer, as_node):
+                   expand_dims, squeeze, stack, getitem, dot, vdot, outer, as_node, log_softmax, softmax,
+                   clip):
     public(_composite)
 
 # The builder namespace: every public builder function, the primitives' (generated from their

@@ -24,7 +24,8 @@ def numeric_gradient(graph: Graph, inputs: dict, wrt: str, output=0, eps: float 
 
     fn = compile_graph(graph)
     index = graph.output_index(output)
-    base = {k: np.array(v, dtype=np.float64) if np.ndim(v) or isinstance(v, float) else v
+    floats = {p.attrs["name"] for p in graph.inputs if p.dtype.kind == "f"}  # integer inputs stay so
+    base = {k: np.array(v, dtype=np.float64) if k in floats and (np.ndim(v) or isinstance(v, float)) else v
             for k, v in inputs.items()}
     x0 = np.array(base[wrt], dtype=np.float64)
     out_shape = graph.outputs[index].shape

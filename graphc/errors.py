@@ -23,6 +23,16 @@ class InputError(GraphError):
     """A compiled graph was called with a missing, unknown, misshapen or mistyped input."""
 
 
+class IndexRangeError(InputError):
+    """An index known only at run time is out of range of the axis it indexes (``mode="raise"``).
+    Backends re-raise it as an :class:`InputError` naming the op, where it was built and the
+    index's input; ``value``, ``size`` and ``axis`` say what was out of range."""
+
+    def __init__(self, value: int, size: int, axis: int, message: str | None = None):
+        self.value, self.size, self.axis = value, size, axis
+        super().__init__(message or f"index {value} is out of range for axis {axis} of size {size}")
+
+
 class SerializationError(GraphError):
     """A graph file is malformed; the message names the JSON path of the problem."""
 

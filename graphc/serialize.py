@@ -58,7 +58,7 @@ _META_KEYS = ("name", "scope", "location", "role", "pass_name", "rule", "derived
               "tangent_of", "contributes_to", "extra")
 _META_REFS = ("adjoint_of", "tangent_of", "contributes_to")
 # Attributes the builder writes, by name, and the JSON they must be; other names take plain data.
-_ATTR_KINDS = {"name": "name", "dtype": "dtype", "shape": "shape", "axes": "axes", "axis": "int",
+_ATTR_KINDS = {"name": "name", "dtype": "dtype", "shape": "shape", "axes": "axes", "axis": "int or null",
                "keepdims": "bool", "starts": "ints", "steps": "ints", "lengths": "shape", "offset": "int",
                "subscripts": "str"}
 
@@ -372,7 +372,9 @@ def _attr(name: str, value, path: str):
         if not isinstance(value, bool):
             _fail(path, f"expected true or false, got {_describe(value)}")
         return value
-    if kind == "int":
+    if kind == "int or null" and value is None:  # argmax's axis=None: the flattened array
+        return None
+    if kind in ("int", "int or null"):
         if not _is_int(value) or abs(value) > MAX_NODE_ELEMENTS:
             _fail(path, f"expected an integer, got {_describe(value)}")
         return value

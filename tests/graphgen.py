@@ -87,7 +87,7 @@ UNARY = {
                                                        max(abs(lo), abs(hi)))),
     "stop_gradient": (lambda lo, hi: True, gc.stop_gradient, lambda lo, hi: (lo, hi)),
 }
-NON_SMOOTH = {"abs", "maximum", "minimum", "where", "max", "min"}
+NON_SMOOTH = {"abs", "maximum", "minimum", "where", "max", "min", "argmax"}
 
 
 def _mul_interval(a, b):
@@ -107,7 +107,8 @@ BINARY = {
 }
 
 STRUCTURAL = ("reshape", "transpose", "broadcast_to", "slice", "concatenate", "sum", "mean", "max",
-              "matmul", "where", "cast")
+              "matmul", "where", "cast", "take", "take_along_axis", "scatter_add", "scatter", "cumsum",
+              "cumprod", "softmax", "argmax")
 BAIT = ("mul_one", "add_zero", "sub_zero", "mul_zero_const", "double_neg", "double_transpose",
         "log_exp", "exp_log", "sum_broadcast", "x_plus_x", "repeat", "reshape_reshape", "cast_chain",
         "scalar_chain", "neg_mul")
@@ -188,6 +189,45 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
         b = _pick(draw, values, lambda v: v.shape == a.shape)
         cond = gc.greater(a.node, b.node)
         return Value(gc.where(cond, a.node, b.node), min(lo, b.lo), max(hi, b.hi))
+    if op in ("take", "take_along_axis", "scatter_add", "scatter"):  # constant indices, duplicates too
+        if a.node.ndim == 0:
+            return None
+        axis = draw(st.integers(0, a.node.ndim - 1))
+        n = a.shape[axis]
+        if op == "take_along_axis":
+            shape = tuple(draw(st.integers(1, 3)) if d == axis else m for d, m in enumerate(a.shape))
+            idx = np.array(draw(st.lists(st.integers(-n, n - 1), min_size=int(np.prod(shape)),
+                                         max_size=int(np.prod(shape)))), np.int64).reshape(shape)
+            return Value(gc.take_along_axis(a.node, gc.constant(idx), axis), lo, hi)
+        idx = np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=4)), np.int64)
+        mode = draw(st.sampled_from(["raise", "wrap", "clip"]))
+        if mode == "wrap":
+            idx = idx + n * draw(st.integers(-1, 1))
+        if op == "take":
+            return Value(gc.take(a.node, gc.constant(idx), axis, mode=mode), lo, hi)
+        b = _pick(draw, values, lambda v: v.shape == a.shape[:axis] + idx.shape + a.shape[axis + 1:])
+        if b is None:
+            b = Value(gc.take(a.node, gc.constant(idx), axis, mode=mode) * 0.5, *_interval(lo / 2, hi / 2))
+        if op == "scatter":
+            return Value(gc.scatter(a.node, gc.constant(idx), b.node, axis, mode), min(lo, b.lo),
+                         max(hi, b.hi))
+        k = len(idx)
+        return Value(gc.scatter_add(a.node, gc.constant(idx), b.node, axis, mode),
+                     *_interval(lo + k * min(b.lo, 0), hi + k * max(b.hi, 0)))
+    if op in ("cumsum", "cumprod", "softmax", "argmax"):
+        if a.node.ndim == 0:
+            return None
+        axis = draw(st.integers(0, a.node.ndim - 1))
+        n = a.shape[axis]
+        if op == "cumsum":
+            return Value(gc.cumsum(a.node, axis, reverse=draw(st.booleans())),
+                         *_interval(n * lo, n * hi, lo, hi))
+        if op == "cumprod":
+            m = max(abs(lo), abs(hi), 1.0)
+            return Value(gc.cumprod(a.node, axis), -(m**n), m**n) if m**n < 1e3 else None
+        if op == "softmax":
+            return Value(gc.softmax(a.node, axis), 0.0, 1.0)
+        return Value(gc.cast(gc.argmax(a.node, axis), "float64"), 0.0, float(n - 1))
     if op in ("cast", "cast_chain"):
         wide = gc.cast(gc.cast(a.node, "float32"), "float64")
         if op == "cast":

@@ -179,6 +179,164 @@ def pair_shapes():
     return broadcast_pair().map(lambda p: (p, {}))
 
 
+# --- indexing by data, running totals -------------------------------------------------------
+
+
+def _indices(draw, n, shape):
+    size = int(np.prod(shape, dtype=np.int64))
+    return np.array(draw(st.lists(st.integers(-n, n - 1), min_size=size, max_size=size)),
+                    np.int64).reshape(shape)
+
+
+@st.composite
+def take_args(draw, with_values=False):
+    """x's shape, an axis, indices (duplicates and negatives among them), a mode; and for a
+    scatter the values' shape."""
+    shape = draw(st.lists(dims, min_size=1, max_size=3).map(tuple))
+    axis = draw(st.integers(0, len(shape) - 1))
+    idx_shape = draw(st.lists(st.integers(1, 3), min_size=0, max_size=2).map(tuple))
+    idx = _indices(draw, shape[axis], idx_shape)
+    mode = draw(st.sampled_from(["raise", "wrap", "clip"]))
+    if mode != "raise":
+        idx = idx + shape[axis] * draw(st.integers(-1, 2))  # out of range: wrapped or clipped
+    attrs = {"indices": idx, "axis": axis, "mode": mode}
+    if not with_values:
+        return (shape,), attrs
+    return (shape, shape[:axis] + idx.shape + shape[axis + 1:]), attrs
+
+
+@st.composite
+def along_args(draw, with_values=False):
+    shape = draw(st.lists(dims, min_size=1, max_size=3).map(tuple))
+    axis = draw(st.integers(0, len(shape) - 1))
+    idx_shape = tuple(draw(st.integers(1, 3)) if d == axis else draw(st.sampled_from([1, n]))
+                      for d, n in enumerate(shape))
+    attrs = {"indices": _indices(draw, shape[axis], idx_shape), "axis": axis}
+    out = tuple(idx_shape[d] if d == axis else n for d, n in enumerate(shape))
+    return ((shape, out) if with_values else (shape,)), attrs
+
+
+def _np_index(idx, n, mode):
+    if mode == "wrap":
+        return np.mod(idx, n)
+    if mode == "clip":
+        return np.clip(idx, 0, n - 1)
+    return np.where(idx < 0, idx + n, idx)
+
+
+def _np_take(x, indices, axis, mode):
+    return np.take(x, _np_index(indices, x.shape[axis], mode), axis=axis)
+
+
+def _np_scatter_add(x, v, indices, axis, mode):
+    out = x.copy()
+    np.add.at(out, (slice(None),) * axis + (_np_index(indices, x.shape[axis], mode),), v)
+    return out
+
+
+def _np_scatter(x, v, indices, axis, mode):
+    """The last write wins: a Python loop over the index in order (independent of graphc's impl)."""
+    out = np.moveaxis(x.copy(), axis, 0)
+    flat = _np_index(indices, x.shape[axis], mode).reshape(-1)
+    moved = np.moveaxis(v.reshape(x.shape[:axis] + (flat.size,) + x.shape[axis + 1:]), axis, 0)
+    for k, j in enumerate(flat):
+        out[j] = moved[k]
+    return np.moveaxis(out, 0, axis)
+
+
+def _np_along(x, indices, axis):
+    full = np.broadcast_to(np.where(indices < 0, indices + x.shape[axis], indices),
+                           tuple(indices.shape[d] if d == axis else n for d, n in enumerate(x.shape)))
+    return np.take_along_axis(x, full, axis)
+
+
+def _np_scatter_along(x, v, indices, axis):
+    out = x.copy()
+    full = np.broadcast_to(np.where(indices < 0, indices + x.shape[axis], indices), v.shape)
+    for pos in np.ndindex(v.shape):
+        target = list(pos)
+        target[axis] = full[pos]
+        out[tuple(target)] += v[pos]
+    return out
+
+
+@st.composite
+def axis_args(draw, reverse=False, pair=False):
+    shape = draw(st.lists(dims, min_size=1, max_size=3).map(tuple))
+    attrs = {"axis": draw(st.integers(-len(shape), len(shape) - 1))}
+    if reverse:
+        attrs["reverse"] = draw(st.booleans())
+    return ((shape, shape) if pair else (shape,)), attrs
+
+
+def _np_recurrence(a, b, axis, reverse):
+    a, b = np.moveaxis(a, axis, 0), np.moveaxis(b, axis, 0)
+    out, y = np.zeros_like(b), np.zeros_like(b[0])
+    for i in (reversed(range(len(b))) if reverse else range(len(b))):
+        y = a[i] * y + b[i]
+        out[i] = y
+    return np.moveaxis(out, 0, axis)
+
+
+@st.composite
+def arg_args(draw):
+    shape = draw(st.lists(dims, min_size=1, max_size=3).map(tuple))
+    axis = draw(st.one_of(st.none(), st.integers(0, len(shape) - 1)))
+    return (shape,), {"axis": axis, "keepdims": draw(st.booleans())}
+
+
+@st.composite
+def fancy_index_args(draw):
+    """x[..., idx, ...] with one or two adjacent integer arrays (lists) among full slices."""
+    shape = draw(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple))
+    first = draw(st.integers(0, len(shape) - 1))
+    count = draw(st.integers(1, min(2, len(shape) - first)))
+    idx_shape = draw(st.lists(st.integers(1, 3), min_size=1, max_size=2).map(tuple))
+    index = [slice(None)] * len(shape)
+    for d in range(first, first + count):
+        index[d] = _indices(draw, shape[d], idx_shape).tolist()
+    return (shape,), {"index": tuple(index)}
+
+
+@st.composite
+def segment_args(draw):
+    rows = draw(st.integers(1, 5))
+    shape = (rows,) + draw(st.lists(dims, min_size=0, max_size=1).map(tuple))
+    k = draw(st.integers(1, 4))
+    ids = np.array(draw(st.lists(st.integers(0, k - 1), min_size=rows, max_size=rows)), np.int64)
+    return (shape,), {"ids": ids, "k": k}
+
+
+@st.composite
+def onehot_args(draw):
+    rows, k = draw(st.integers(1, 5)), draw(st.integers(1, 4))
+    ids = np.array(draw(st.lists(st.integers(-1, k), min_size=rows, max_size=rows)), np.int64)
+    return ((rows, k),), {"ids": ids, "k": k}  # -1 and k: rows of zeros, as in JAX
+
+
+def matrix_shapes():
+    return st.tuples(dims, dims).map(lambda s: ((s,), {}))
+
+
+@st.composite
+def tril_args(draw):
+    n = draw(st.integers(1, 4))
+    k = draw(st.integers(-1, 1))
+    batch = draw(st.lists(dims, min_size=0, max_size=1).map(tuple))
+    m = len(np.tril_indices(n, k)[0])
+    return (batch + (m,),), {"n": n, "k": k, "order": draw(st.sampled_from(["C", "F"]))}
+
+
+def _np_fill_tril(v, n, k, order):
+    rows, cols = np.tril_indices(n, k)
+    if order == "F":
+        perm = np.lexsort((rows, cols))
+        rows, cols = rows[perm], cols[perm]
+    out = np.zeros(v.shape[:-1] + (n, n), v.dtype)
+    out[..., rows, cols] = v
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -372,6 +530,51 @@ OPS: list[OpSpec] = [
     OpSpec("expand_dims", lambda x: gc.expand_dims(x, 0), unary_shapes(), (normal,),
            lambda x: np.expand_dims(x, 0)),
     OpSpec("squeeze", lambda x: gc.squeeze(x), unary_shapes(), (normal,), lambda x: np.squeeze(x)),
+    _binary("remainder", (normal, away_from_zero)),
+    _binary("floor_divide", (normal, away_from_zero), differentiable=False, second_order=False),
+    OpSpec("take", lambda x, indices, axis, mode: gc.take(x, indices, axis, mode), take_args(), (normal,),
+           _np_take, op="take"),
+    OpSpec("scatter_add", lambda x, v, indices, axis, mode: gc.scatter_add(x, indices, v, axis, mode),
+           take_args(True), (normal,), _np_scatter_add, op="scatter_add"),
+    OpSpec("scatter", lambda x, v, indices, axis, mode: gc.scatter(x, indices, v, axis, mode),
+           take_args(True), (normal,), _np_scatter, op="scatter"),
+    OpSpec("take_along_axis", lambda x, indices, axis: gc.take_along_axis(x, indices, axis), along_args(),
+           (normal,), _np_along, op="take_along_axis"),
+    OpSpec("scatter_add_along_axis",
+           lambda x, v, indices, axis: gc.scatter_add_along_axis(x, indices, v, axis), along_args(True),
+           (normal,), _np_scatter_along, op="scatter_add_along_axis"),
+    OpSpec("fancy_getitem", lambda x, index: x[index], fancy_index_args(), (normal,),
+           lambda x, index: x[tuple(np.asarray(i) if isinstance(i, list) else i for i in index)]),
+    OpSpec("at_add", lambda x, v, indices, axis, mode: x.at[(slice(None),) * axis + (indices,)].add(v, mode),
+           take_args(True), (normal,), _np_scatter_add),
+    OpSpec("cumsum", lambda x, axis, reverse: gc.cumsum(x, axis, reverse), axis_args(reverse=True), (normal,),
+           lambda x, axis, reverse: np.flip(np.cumsum(np.flip(x, axis), axis), axis) if reverse
+           else np.cumsum(x, axis), op="cumsum"),
+    OpSpec("cumprod", lambda x, axis: gc.cumprod(x, axis), axis_args(), (normal,),
+           lambda x, axis: np.cumprod(x, axis), op="cumprod"),
+    OpSpec("linear_recurrence", lambda a, b, axis, reverse: gc.linear_recurrence(a, b, axis, reverse),
+           axis_args(reverse=True, pair=True), (inside_unit, normal), _np_recurrence, op="linear_recurrence"),
+    OpSpec("argmax", lambda x, axis, keepdims: gc.argmax(x, axis, keepdims), arg_args(), (distinct,),
+           lambda x, axis, keepdims: np.argmax(x, axis, keepdims=keepdims), op="argmax", out_dtype="int64",
+           differentiable=False, second_order=False),
+    OpSpec("argmin", lambda x, axis, keepdims: gc.argmin(x, axis, keepdims), arg_args(), (distinct,),
+           lambda x, axis, keepdims: np.argmin(x, axis, keepdims=keepdims), op="argmin", out_dtype="int64",
+           differentiable=False, second_order=False),
+    OpSpec("softmax", lambda x, axis: gc.softmax(x, axis), axis_args(), (normal,),
+           lambda x, axis: scipy.special.softmax(x, axis=axis)),
+    OpSpec("log_softmax", lambda x, axis: gc.log_softmax(x, axis), axis_args(), (normal,),
+           lambda x, axis: scipy.special.log_softmax(x, axis=axis)),
+    OpSpec("clip", lambda x: gc.clip(x, -0.5, 0.5), unary_shapes(), (distinct,),
+           lambda x: np.clip(x, -0.5, 0.5),
+           second_order=False),
+    OpSpec("segment_sum", lambda x, ids, k: gc.segment_sum(x, ids, k), segment_args(), (normal,),
+           lambda x, ids, k: np.stack([x[ids == s].sum(0) for s in range(k)])),
+    OpSpec("one_hot", lambda x, ids, k: x * gc.one_hot(ids, k, x.dtype), onehot_args(), (normal,),
+           lambda x, ids, k: x * (ids[:, None] == np.arange(k))),
+    OpSpec("tril", lambda x: gc.tril(x, -1) + gc.triu(x, 1) * 2.0, matrix_shapes(), (normal,),
+           lambda x: np.tril(x, -1) + 2.0 * np.triu(x, 1)),
+    OpSpec("fill_tril", lambda v, n, k, order: gc.fill_tril(v, n, k, order), tril_args(), (normal,),
+           _np_fill_tril),
 ]
 
 

@@ -42,6 +42,8 @@ from .scalars import NP_TYPE, REDUCTIONS, literal
 from .segments import MAX_PIECES, Pieces
 from .values import Value, broadcast_index, shape_text
 
+NO_BAD_INDEX = -(2**63)  # a sample's entry of a batch kernel's bad-index array while its indices are fine
+
 # elementwise ops whose loops get branch-free statements in place of a libm call: op -> (the
 # statements, their module, their temporaries' prefix, the dtypes they are for (None: all))
 WRITTEN_OUT = {"tanh": (vector_tanh.statements, "tanh", "th", None),
@@ -114,9 +116,11 @@ class Generator:
             self.aliases: dict[str, str] = {}  # array -> the array it is a view of (a reshape's)
             self.batch_errors: dict[str, str] = {}  # flag array -> message, for errors in the batch loop
             self.pieces = Pieces()  # piecewise reads (concatenate, unslice): .segments
+            self.index_checks: list[tuple[Node, int, int]] = []  # (node, axis size, axis) per check
+            self.index_flags: dict[str, int] = {}  # the batch loop's: array of bad indices -> check
         else:  # a loop body: one kernel, so names, arguments, workspace and helpers are shared
             for key in ("taken", "args", "helpers", "functions", "workspace", "owner", "aliases",
-                        "batch_errors", "outer_lines", "pieces"):
+                        "batch_errors", "outer_lines", "pieces", "index_checks", "index_flags"):
                 setattr(self, key, getattr(parent, key))
             self.inner = parent.inner
 
@@ -262,6 +266,20 @@ class Generator:
         name = self.name("failed")
         self.batch_errors[name] = message
         return name
+
+    def index_check(self, node: Node, j: str, size: int, axis: int) -> list[str]:
+        """Lines raising ``IndexError("graphc-index", check, value)`` when the index ``j`` is
+        outside [-size, size): the kernel turns it into the InputError the numpy backend raises
+        (:meth:`.kernel.NumbaKernel._failure`). In the batch loop the bad index is recorded per
+        sample and raised after the loop (a raise inside a prange stops it running in parallel)."""
+        check = len(self.index_checks)
+        self.index_checks.append((node, size, axis))
+        condition = f"if {j} < {-size} or {j} >= {size}:"
+        if not self.inner:
+            return [condition, f'    raise IndexError("graphc-index", {check}, {j})']
+        flag = self.name(f"bad_index{check}")
+        self.index_flags[flag] = check
+        return [condition, f"    {flag}[k] = {j}"]
 
     def can_parallel(self, shape, ops=(), work: int | None = None) -> bool:
         """Whether a loop nest over ``shape`` computing the ops named in ``ops`` (per element),
@@ -411,11 +429,15 @@ class Generator:
         head += [f"    out{i} = np.empty({shape_text(('n_batch',) + o.shape)}, {NP_TYPE[o.dtype]})"
                  .replace("'", "") for i, o in enumerate(g.outputs)]
         head += [f"    {flag} = np.zeros(n_batch, np.bool_)" for flag in self.batch_errors]
+        head += [f"    {flag} = np.full(n_batch, {NO_BAD_INDEX}, np.int64)" for flag in self.index_flags]
         head.append("    for k in prange(n_batch):")
         self.used_prange = True
         tail = []
         for flag, message in self.batch_errors.items():
             tail += [f"    if {flag}.any():", f"        raise ValueError({message!r})"]
+        for flag, check in self.index_flags.items():
+            tail += ["    for k in range(n_batch):", f"        if {flag}[k] != {NO_BAD_INDEX}:",
+                     f'            raise IndexError("graphc-index", {check}, {flag}[k], k)']
         outs = "".join(f"out{i}, " for i in range(len(g.outputs)))
         return self._function(self.outer_lines + head + self.inner_lines + tail + [f"    return ({outs})"])
 

@@ -16,8 +16,9 @@ from functools import partial
 import numba
 import numpy as np
 
-from graphc.errors import GraphError
+from graphc.errors import GraphError, InputError
 from graphc.ir import Graph
+from graphc.ops.indexing import index_error_message
 
 from . import rows
 from .codegen import Generator
@@ -98,6 +99,7 @@ class NumbaKernel(_Compiled):
             i: _PYTHON_TYPE[node.dtype] for i, (_, node, batched) in enumerate(gen.args[:n_inputs])
             if not batched and node.shape == () and node.dtype in _PYTHON_TYPE}
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
+        self._index_checks = list(gen.index_checks)
         self._workspace = Workspace(source[source.index("\ndef kernel(") + 1:], gen.workspace, gen.aliases) \
             if gen.workspace else None
         self._workspaces: list[tuple] = []  # free workspaces; a call takes one, so threads never share
@@ -126,7 +128,7 @@ class NumbaKernel(_Compiled):
         def call_exact(args):
             try:
                 return [wrap(run(*args)[0])]
-            except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+            except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
                 raise failure(exc) from None
 
         return call_exact
@@ -144,7 +146,7 @@ class NumbaKernel(_Compiled):
         """The outputs for inputs exactly as the signature declares them (``call_exact``)."""
         try:
             results = self._run(*args, *self._constants, *workspace)
-        except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:
+        except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
             raise self._failure(exc) from None
         if self._scalar_out:
             results = list(results)
@@ -163,6 +165,10 @@ class NumbaKernel(_Compiled):
             self._workspaces.append(workspace)
 
     def _failure(self, exc) -> GraphError:
+        if isinstance(exc, IndexError) and exc.args[:1] == ("graphc-index",):  # codegen.index_check
+            node, size, axis = self._index_checks[exc.args[1]]
+            sample = exc.args[3] if len(exc.args) > 3 else None
+            return InputError(index_error_message(node, int(exc.args[2]), size, axis, sample))
         return GraphError(
             f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} (source: {self.path})"
         )
@@ -189,6 +195,7 @@ class RowBlockedKernel(_Compiled):
         self._block_args = [(kind, i, _zero_d(node.dtype) if node.shape == () else _same)
                             for (kind, i), node in zip(parts.block_sources, parts.block.inputs)]
         self._constants = tuple(_c_array(node.value) for _, node, _ in gen.args[n_inputs:])
+        self._index_checks = list(gen.index_checks)
         self._accumulators = [(node.shape, node.dtype) for _, node in gen.accumulator_args]
         self._workspace = (Workspace(gen.lifetimes_text(), gen.workspace, gen.aliases)
                            if gen.workspace else None)

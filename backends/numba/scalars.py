@@ -115,6 +115,8 @@ ELEMENTWISE = {
     "sub": _infix("-"),
     "mul": _infix("*"),
     "div": _infix("/"),
+    "mod": _infix("%"),  # Python's sign rule, numpy's too
+    "floordiv": _infix("//"),
     "pow": _pow,
     "maximum": _maximum,
     "minimum": _minimum,

@@ -40,7 +40,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..context import current_provenance, current_scope, user_location, where
-from ..errors import BackendError, DTypeError, GraphError, GraphTypeError, ShapeError
+from ..errors import (
+    BackendError,
+    DTypeError,
+    GraphError,
+    GraphTypeError,
+    IndexRangeError,
+    InputError,
+    ShapeError,
+)
 from ..ir import Meta, Node
 
 Rule = Callable[..., "Node | None"]
@@ -291,7 +299,12 @@ def evaluate(node: Node, values) -> np.ndarray:
     if node.types is not None:
         values = PRIMITIVES[node.op].impl(*values, **node.attrs)
         return tuple(np.asarray(v, dtype=t) for v, (_, t) in zip(values, node.types))
-    value = apply_impl(node, values)
+    try:
+        value = apply_impl(node, values)
+    except IndexRangeError as exc:  # named here, where the node is known: the same on every backend
+        from .indexing import index_error_message
+
+        raise InputError(index_error_message(node, exc.value, exc.size, exc.axis)) from None
     if value.shape != node.shape:
         raise BackendError(
             f"the numpy implementation of op {node.op!r} returned an array of shape {value.shape} for a "

@@ -21,7 +21,7 @@ from ..errors import DTypeError
 from .core import api as gc
 from .core import bind
 from .declare import defop
-from .notation import COMPARE, POSTFIX, SUM, Expr, call, div, infix, mul, prefix, superscript
+from .notation import COMPARE, POSTFIX, PRODUCT, SUM, Expr, call, div, infix, mul, prefix, superscript
 from .promotion import as_node, cast, promote
 from .rules import unbroadcast
 from .shapes import broadcast_shapes, same_dtype
@@ -160,6 +160,14 @@ binary("minimum", (lambda g, o, x, y: g * _max_mask(x, y, o),
                    lambda g, o, x, y: g * _max_mask(y, x, o)),                        np.minimum,
        _minimum_scalar, call("min"), api="minimum", dtypes="any", flags=C,
        doc="Elementwise minimum; at ties the gradient is split evenly.")
+
+binary("mod", (lambda g, o, x, y: g,                lambda g, o, x, y: g * ((o - x) / y)),  np.remainder,
+       operator.mod, infix("mod", PRODUCT), api="remainder",
+       doc="``x % y`` with numpy's (and Python's) sign rule: the result has the sign of y. Its "
+           "derivative is 1 in x and −floor(x / y) in y (where it is defined).")
+binary("floordiv", (None, None),                                                      np.floor_divide,
+       operator.floordiv, infix("div", PRODUCT), api="floor_divide",
+       doc="``x // y``, rounded towards minus infinity; piecewise constant: its derivative is zero.")
 
 # comparisons: boolean results, no derivative
 for _name, _api, _np, _py, _symbol, _flags in (

@@ -289,6 +289,56 @@ def reuse_products_by_linearity(root: Node) -> Node | None:
     return None
 
 
+def _same_scatter(a: Node, b: Node) -> bool:
+    """Two scatter-adds through the same index node, axis and mode."""
+    return (a.op == b.op == "scatter_add" and a.inputs[1] is b.inputs[1] and a.attrs == b.attrs
+            and a.shape == b.shape)
+
+
+def merge_scatters(root: Node) -> Node | None:
+    """scatter_add(x, i, a) + scatter_add(y, i, b) -> scatter_add(x + y, i, a + b): the adjoint of
+    an array gathered twice through one index (a fan-in of two scatters into zeros) is one
+    scatter of the summed cotangents, and x + y of two zeros folds away."""
+    a, b = root.inputs
+    if not (_same_scatter(a, b) and single_use(a) and single_use(b)):
+        return None
+    (x, idx, u), (y, _, v) = a.inputs, b.inputs
+    return gc.scatter_add(gc.add(x, y), idx, gc.add(u, v), a.attrs["axis"], a.attrs["mode"])
+
+
+def nested_scatters(root: Node, inner: Node) -> Node | None:
+    """scatter_add(scatter_add(x, i, a), i, b) -> scatter_add(x, i, a + b)."""
+    if not (_same_scatter(root, inner) and single_use(inner)):
+        return None
+    x, idx, a = inner.inputs
+    return gc.scatter_add(x, idx, gc.add(a, root.inputs[2]), root.attrs["axis"], root.attrs["mode"])
+
+
+def sum_of_scatter(root: Node, sc: Node) -> Node | None:
+    """sum(scatter_add(x, i, v)) over every axis -> sum(x) + sum(v): every value lands somewhere."""
+    if len(root.attrs["axes"]) != sc.ndim or not single_use(sc):
+        return None
+    x, _, v = sc.inputs
+    return like(root, gc.add(gc.sum(x), gc.sum(v)))
+
+
+def scale_into_scatter(root: Node, sc: Node, s: Node) -> Node | None:
+    """scatter_add(x, i, a) * s -> scatter_add(x * s, i, a * s) for a one-element s (up to
+    rounding), so that a scaled adjoint scatter still merges with the others at its fan-in."""
+    if not single_use(sc) or root.dtype != sc.dtype:
+        return None
+    x, idx, a = sc.inputs
+    return like(root, gc.scatter_add(gc.multiply(x, s), idx, gc.multiply(a, s), sc.attrs["axis"],
+                                     sc.attrs["mode"]))
+
+
+def _identity_take(node: Node) -> bool:
+    idx = node.inputs[1]
+    n = node.inputs[0].shape[node.attrs["axis"]]
+    return (idx.op == "constant" and idx.value.shape == (n,)
+            and np.array_equal(idx.value, np.arange(n)))
+
+
 def is_matrix_transpose(node: Node) -> bool:
     return node.op == "transpose" and node.attrs["axes"] == (1, 0)
 
@@ -448,6 +498,15 @@ STRUCTURE = [
          lambda root, x, sym: sym, "symmetrize(x)^T -> symmetrize(x)"),
     Rule(Pat("symmetrize", Pat("symmetrize", X, name="inner")), lambda root, x, inner: inner,
          "symmetrize(symmetrize(x)) -> symmetrize(x)"),
+    # scatters through one index merge (adjoints of gathers at fan-in), and sum over them
+    Rule(Pat("add", Pat("scatter_add"), Pat("scatter_add")), merge_scatters, "two scatter_adds -> one"),
+    Rule(Pat("mul", Pat("scatter_add", name="sc"), S), scale_into_scatter, "scatter_add(x, i, a)*s -> one"),
+    Rule(Pat("scatter_add", Pat("scatter_add", name="inner"), Pat(), Pat()), nested_scatters,
+         "scatter_add of a scatter_add -> one"),
+    Rule(Pat("sum", Pat("scatter_add", name="sc")), sum_of_scatter,
+         "sum(scatter_add(x, i, v)) -> sum(x) + sum(v)"),
+    # take(x, arange(n)) -> x
+    Rule(Pat("take", X, Pat(), where=_identity_take), lambda root, x: x, "take of every index in order -> x"),
     # the adjoint of a slice read back where it was placed (a VJP of a VJP does this)
     Rule(Pat("slice", Pat("unslice", X, name="placed"), where=_reads_back_placed), lambda root, x, placed: x,
          "slice(unslice(x)) of x's own region -> x"),
