@@ -61,7 +61,7 @@ def test_shape_errors(build, message):
 
 def test_type_errors_for_non_static_indices_and_bad_values():
     x = gc.placeholder("x", (3,))
-    with pytest.raises(gc.GraphTypeError, match=r"static ints, slices, None, \.\.\. and integer arrays, got 'a'"):
+    with pytest.raises(gc.GraphTypeError, match=r"slices, None, \.\.\. and integer arrays, got 'a'"):
         x["a"]
     with pytest.raises(gc.GraphTypeError, match="indices must be integers, got float64"):
         x[np.array([0.0, 1.0])]
