@@ -3,7 +3,9 @@ everything here also lives at the top of ``gc``).
 
 The primitives' builder functions (``inv``, ``solve``, ``det``, ``eigh``, ...) come from their
 declarations in :mod:`graphc.ops.linalg`; this module adds the composites (``trace``, ``diag``,
-``logdet``, ``norm``, ``svdvals``). Multi-valued results (``eigh``, ``svd``, ``slogdet``) come
+``logdet``, ``norm``, ``svdvals``, ``cho_factor``, ``cho_solve``). ``assume_a="pos"`` (SciPy's)
+declares a positive-definite matrix: solves, inverse and log-determinant then share its Cholesky
+factor (:mod:`graphc.ops.factorizations`). Multi-valued results (``eigh``, ``svd``, ``slogdet``) come
 from one packed node sliced apart, so ``w, V = gc.linalg.eigh(A)`` builds one eigendecomposition,
 not two.
 """
@@ -13,11 +15,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import builder as gc
-from .errors import GraphError, ShapeError
+from .dtypes import float_of
+from .errors import GraphError, GraphTypeError, ShapeError
 from .ir import Node
 from .ops.core import PRIMITIVES
 from .ops.core import api as _api
-from .ops.linalg import _float_node, _move_to_end, diagonal, embed_diagonal, slogdet, svd
+from .ops.linalg import _assume, _float_node, _move_to_end, diagonal, embed_diagonal, slogdet, svd
+from .ops.promotion import as_node, cast, promote
 from .ops.shapes import normalize_axis
 
 
@@ -38,10 +42,43 @@ def trace(x, offset: int = 0, axis1: int = 0, axis2: int = 1, name=None) -> Node
     return gc.sum(diagonal(x, offset, axis1, axis2), axis=-1, name=name)
 
 
-def logdet(a, name=None) -> Node:
-    """log det A: log|det A| where det A > 0, nan where it is negative, -inf where it is 0."""
+def logdet(a, name=None, *, assume_a: str = "gen") -> Node:
+    """log det A: log|det A| where det A > 0, nan where it is negative, -inf where it is 0.
+    ``assume_a="pos"``: A is positive definite, and log det A = 2 Σ log Lᵢᵢ from its Cholesky
+    factor L (shared with solves and the inverse of the same A; a gradient of ḡ A⁻¹)."""
+    a = as_node(a)
+    if _assume(assume_a, "logdet") == "pos":
+        a = cast(a, float_of(a.dtype))
+        return gc.pos_logdet(a, gc.cholesky(a), name=name)
     sign, logabs = slogdet(a)
     return gc.add(gc.log(sign), logabs, name=name)
+
+
+def cho_factor(a, name=None) -> Node:
+    """The lower Cholesky factor L of a positive-definite A (A = L Lᵀ; ``scipy.linalg.cho_factor``
+    with ``lower=True``, returning L rather than a (c, lower) pair). Give it to :func:`cho_solve`."""
+    return gc.cholesky(a, name=name)
+
+
+def cho_solve(c_and_lower, b, name=None) -> Node:
+    """``scipy.linalg.cho_solve``: x with A x = b from A's Cholesky factor (L from
+    :func:`cho_factor`, or a (c, lower) pair). A factor graphc made from A is solved through A
+    (its derivative is then the solve's, sharing the factor); any other triangular c by two
+    triangular solves (differentiable in c)."""
+    if isinstance(c_and_lower, tuple):
+        if len(c_and_lower) != 2 or not isinstance(c_and_lower[1], (bool, np.bool_)):
+            raise GraphTypeError("cho_solve takes L or a (c, lower) pair")
+        c, lower = as_node(c_and_lower[0]), bool(c_and_lower[1])
+    else:
+        c, lower = as_node(c_and_lower), True
+    b = as_node(b)
+    if lower and c.op == "cholesky" and c.ndim == 2:
+        a = c.inputs[0]
+        (b,) = promote(b, floating=True)
+        return gc.pos_solve(a, c, cast(b, a.dtype), name=name)
+    y = gc.solve_triangular(c, b, trans=0 if lower else 1, lower=lower)
+    x = gc.solve_triangular(c, y, trans=1 if lower else 0, lower=lower)
+    return x if name is None else _rename(x, name)
 
 
 def svdvals(a, name=None) -> Node:
@@ -128,11 +165,11 @@ def _rename(x: Node, name: str) -> Node:
     return x
 
 
-for _composite in (diag, trace, logdet, svdvals, norm):
+for _composite in (diag, trace, logdet, svdvals, norm, cho_factor, cho_solve):
     _api.register(_composite)
 
 # the linear-algebra primitives' builder functions, generated from their declarations
 globals().update({p.api: p.function for p in PRIMITIVES.values()
                   if p.category == "linalg" and p.builtin and p.api and p.api not in globals()})
-__all__ = sorted({"diag", "trace", "logdet", "svdvals", "norm",
+__all__ = sorted({"diag", "trace", "logdet", "svdvals", "norm", "cho_factor", "cho_solve",
                   *(p.api for p in PRIMITIVES.values() if p.category == "linalg" and p.builtin and p.api)})

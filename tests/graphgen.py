@@ -108,7 +108,7 @@ BINARY = {
 
 STRUCTURAL = ("reshape", "transpose", "broadcast_to", "slice", "concatenate", "sum", "mean", "max",
               "matmul", "where", "cast", "take", "take_along_axis", "scatter_add", "scatter", "cumsum",
-              "cumprod", "softmax", "argmax")
+              "cumprod", "softmax", "argmax", "factor")
 BAIT = ("mul_one", "add_zero", "sub_zero", "mul_zero_const", "double_neg", "double_transpose",
         "log_exp", "exp_log", "sum_broadcast", "x_plus_x", "repeat", "reshape_reshape", "cast_chain",
         "scalar_chain", "neg_mul")
@@ -228,6 +228,20 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
         if op == "softmax":
             return Value(gc.softmax(a.node, axis), 0.0, 1.0)
         return Value(gc.cast(gc.argmax(a.node, axis), "float64"), 0.0, float(n - 1))
+    if op == "factor":  # solves, inverses and log-determinants of one matrix: shared factors
+        if a.node.ndim != 1 or not 1 <= a.shape[0] <= 4:
+            return None
+        n = a.shape[0]
+        u = gc.tanh(a.node)
+        eye = gc.constant((n + 1.0) * np.eye(n))
+        m = gc.expand_dims(u, -1) * gc.expand_dims(u, -2) + eye  # eigenvalues >= n + 1
+        bound = math.sqrt(n) * max(abs(lo), abs(hi)) / (n + 1)  # |M⁻¹ a| <= |a| / (n + 1)
+        kind = draw(st.sampled_from(["gen", "pos", "inverse"]))
+        if kind == "inverse":
+            inverse = gc.linalg.inv(m, assume_a=draw(st.sampled_from(["gen", "pos"])))
+            return Value(inverse @ a.node, -bound, bound)
+        logdet = gc.linalg.slogdet(m)[1] if kind == "gen" else gc.linalg.logdet(m, assume_a="pos")
+        return Value(gc.linalg.solve(m, a.node, assume_a=kind) + 0.1 * logdet, -bound, bound + 1.0)
     if op in ("cast", "cast_chain"):
         wide = gc.cast(gc.cast(a.node, "float32"), "float64")
         if op == "cast":

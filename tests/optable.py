@@ -682,6 +682,38 @@ def norm_args(draw):
     return (draw(matrix),), {"ord": ord_, "axis": axis}
 
 
+one_square = st.integers(1, 4).map(lambda n: (n, n))  # the factorization ops take no batch axes
+
+
+@st.composite
+def factor_solve_args(draw):
+    """One matrix and a vector or matrix right-hand side; ``trans`` for lu_solve."""
+    n = draw(st.integers(1, 4))
+    b = draw(st.sampled_from([(n,), (n, draw(st.integers(1, 3)))]))
+    return ((n, n), b), {"trans": draw(st.sampled_from([0, 1]))}
+
+
+def _lu(a):
+    lu, piv = gc.lu_factor(a)
+    return a, lu, piv
+
+
+def _pos(a):
+    k = _sym(a)
+    return k, gc.cholesky(k)
+
+
+def _np_lu(a):
+    """P A = L U packed, by numpy alone (Doolittle with LAPACK's pivot: the first largest |aᵢⱼ|)."""
+    lu = np.array(a, dtype=np.float64)
+    for j in range(lu.shape[0]):
+        p = j + int(np.argmax(np.abs(lu[j:, j])))
+        lu[[j, p]] = lu[[p, j]]
+        lu[j + 1:, j] /= lu[j, j]
+        lu[j + 1:, j + 1:] -= np.outer(lu[j + 1:, j], lu[j, j + 1:])
+    return lu.astype(np.asarray(a).dtype)
+
+
 def _unary_matrix(name, fn, shapes, domain, reference, **kw):
     return OpSpec(name, fn, shapes.map(lambda s: ((s,), {})), (domain,), reference, **kw)
 
@@ -718,6 +750,27 @@ LINALG = [
                   lambda a: np.linalg.svd(a, compute_uv=False)),
     OpSpec("norm", lambda a, ord, axis: gc.norm(a, ord=ord, axis=axis), norm_args(), (spread_singular,),
            lambda a, ord, axis: np.linalg.norm(a, ord=ord, axis=axis)),
+    OpSpec("pos_solve", lambda a, b, trans: gc.pos_solve(*_pos(a), b), factor_solve_args(),
+           (spread_symmetric, normal), lambda a, b, trans: np.linalg.solve(_np_sym(a), b), op="pos_solve"),
+    _unary_matrix("pos_inv", lambda a: gc.pos_inv(*_pos(a)), one_square, spread_symmetric,
+                  lambda a: np.linalg.inv(_np_sym(a)), op="pos_inv"),
+    _unary_matrix("pos_logdet", lambda a: gc.pos_logdet(*_pos(a)), one_square, spread_symmetric,
+                  lambda a: np.linalg.slogdet(_np_sym(a))[1], op="pos_logdet"),
+    OpSpec("cho_solve", lambda a, b, trans: gc.linalg.cho_solve(gc.linalg.cho_factor(_sym(a)), b),
+           factor_solve_args(), (spread_symmetric, normal),
+           lambda a, b, trans: np.linalg.solve(_np_sym(a), b)),
+    OpSpec("cho_solve_upper", lambda a, b, trans: gc.linalg.cho_solve(
+        (gc.matrix_transpose(gc.cholesky(_sym(a))), False), b),
+        factor_solve_args(), (spread_symmetric, normal), lambda a, b, trans: np.linalg.solve(_np_sym(a), b)),
+    _unary_matrix("lu_factor", lambda a: gc.lu_factor(a)[0], one_square, well_conditioned, _np_lu,
+                  op="lu_factor", zero_derivative=True),
+    OpSpec("lu_solve", lambda a, b, trans: gc.lu_solve(*_lu(a), b, trans), factor_solve_args(),
+           (well_conditioned, normal), lambda a, b, trans: np.linalg.solve(a.T if trans else a, b),
+           op="lu_solve"),
+    _unary_matrix("lu_inv", lambda a: gc.lu_inv(*_lu(a)), one_square, well_conditioned, np.linalg.inv,
+                  op="lu_inv"),
+    _unary_matrix("lu_slogdet", lambda a: gc.lu_slogdet(*_lu(a)), one_square, well_conditioned,
+                  lambda a: np.stack(np.linalg.slogdet(a)), op="lu_slogdet"),
     OpSpec("einsum", lambda *xs, subscripts: gc.einsum(subscripts, *xs), einsum_args(), (normal,),
            lambda *xs, subscripts: np.einsum(subscripts, *xs), op="einsum"),
 ]

@@ -30,6 +30,7 @@ from graphc.context import where
 from graphc.errors import BackendError
 from graphc.ops.core import PRIMITIVES, Primitive
 
+from .factorizations import STATEMENTS as FACTORIZATIONS
 from .indexing import STATEMENTS as INDEXING
 from .loops import lower_scan
 from .scalars import ELEMENTWISE, REDUCTIONS
@@ -55,6 +56,7 @@ _BUILTIN.update({op: Lowering("reduction", fns) for op, fns in REDUCTIONS.items(
 _BUILTIN.update({op: Lowering("view", fn) for op, fn in VIEWS.items()})
 _BUILTIN.update({op: Lowering("statement", fn) for op, fn in STATEMENTS.items()})
 _BUILTIN.update({op: Lowering("statement", fn) for op, fn in INDEXING.items()})
+_BUILTIN.update({op: Lowering("statement", fn) for op, fn in FACTORIZATIONS.items()})
 _BUILTIN["scan"] = Lowering("statement", lower_scan)
 _FROM_DECLARATION: dict[Primitive, Lowering | None] = {}  # by declaration: a replaced op is lowered anew
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import float_of
-from ..errors import GraphError, ShapeError
+from ..errors import GraphError, GraphTypeError, ShapeError
 from .core import api as gc
 from .core import bind
 from .declare import defop
@@ -223,9 +223,26 @@ def _infer_inv(a):
     return a.shape, a.dtype
 
 
-def inv(a, name=None):
-    """``np.linalg.inv`` of (..., n, n)."""
-    return bind("inv", [_float_node(a)], name=name)
+ASSUME = {"gen": "gen", "general": "gen", "sym": "gen", "symmetric": "gen", "pos": "pos",
+          "positive definite": "pos"}  # SciPy's assume_a values (a symmetric one is solved by LU)
+
+
+def _assume(assume_a, what: str) -> str:
+    found = ASSUME.get(assume_a) if isinstance(assume_a, str) else None
+    if found is None:
+        raise GraphTypeError(f"{what}: assume_a must be one of {', '.join(map(repr, ASSUME))}, "
+                             f"got {assume_a!r}")
+    return found
+
+
+def inv(a, name=None, *, assume_a: str = "gen"):
+    """``np.linalg.inv`` of (..., n, n). ``assume_a="pos"``: A is positive definite (one matrix,
+    no batch axes), inverted from its Cholesky factor, which solves and log-determinants of the
+    same A share."""
+    a = _float_node(a)
+    if _assume(assume_a, "inv") == "pos":
+        return gc.pos_inv(a, gc.cholesky(a), name=name)
+    return bind("inv", [a], name=name)
 
 
 defop("inv", _infer_inv, arity=1, category="linalg", api="inv", function=inv,
@@ -263,9 +280,14 @@ def _solve_jvp_a(t, out, a, b):
     return -gc.solve(a, gc.matmul(t, out))  # dx = -A⁻¹ dA x
 
 
-def solve(a, b, name=None):
-    """``np.linalg.solve`` (numpy >= 2 rules: a 1-d ``b`` is a single right-hand side)."""
+def solve(a, b, name=None, *, assume_a: str = "gen"):
+    """``np.linalg.solve`` (numpy >= 2 rules: a 1-d ``b`` is a single right-hand side).
+    ``assume_a="pos"`` (SciPy's): A is positive definite (one matrix, no batch axes), solved by
+    its Cholesky factor, which other solves, the inverse and the log-determinant of the same A
+    share; the derivative then needs no other factorization."""
     a, b = promote(a, b, floating=True)
+    if _assume(assume_a, "solve") == "pos":
+        return gc.pos_solve(a, gc.cholesky(a), b, name=name)
     return bind("solve", [a, b], name=name)
 
 

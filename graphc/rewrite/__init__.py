@@ -2,10 +2,12 @@
 
 The default pipeline, in order: ``cse`` (merge equal subexpressions), ``fold`` (evaluate constant
 subexpressions with the numpy backend), ``simplify`` (the algebraic rule table of
-:mod:`graphc.rewrite.rules`), ``loops`` (merge, prune and hoist loops, and optimize their bodies:
-:mod:`graphc.rewrite.loops`) and ``dce`` (drop what the outputs do not need). ``optimize`` repeats
-the sequence while a round still changes the graph. Every pass keeps the inputs, the output order
-and the output names, and changes results by at most floating-point reassociation.
+:mod:`graphc.rewrite.rules`), ``factorizations`` (one LU factorization for every solve, inverse
+and determinant of a matrix: :mod:`graphc.rewrite.factorizations`), ``loops`` (merge, prune and
+hoist loops, and optimize their bodies: :mod:`graphc.rewrite.loops`) and ``dce`` (drop what the
+outputs do not need). ``optimize`` repeats the sequence while a round still changes the graph.
+Every pass keeps the inputs, the output order and the output names, and changes results by at
+most floating-point reassociation.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from ..ir import Graph
 from .cse import cse
 from .dce import dce
 from .driver import Pass, Pat, Rule, pass_name, rewrite
+from .factorizations import factorizations
 from .fold import fold
 from .loops import loops
 from .rules import RULES, simplify
 from .verify import verify
 
-DEFAULT_PASSES: tuple[Pass, ...] = (cse, fold, simplify, loops, dce)
+DEFAULT_PASSES: tuple[Pass, ...] = (cse, fold, simplify, factorizations, loops, dce)
 MAX_ROUNDS = 4  # rounds after the first only run while the previous one changed something
 
 
@@ -76,5 +79,6 @@ def optimize(graph: Graph, passes: Sequence | None = None) -> Graph:
     return result
 
 
-__all__ = ["DEFAULT_PASSES", "Pass", "Pat", "RULES", "Rule", "cse", "dce", "fold", "loops", "optimize",
+__all__ = ["DEFAULT_PASSES", "Pass", "Pat", "RULES", "Rule", "cse", "dce", "factorizations", "fold", "loops",
+           "optimize",
            "rewrite", "run_passes", "simplify", "verify"]

@@ -25,7 +25,7 @@ from ..ir import Graph, Node
 from ..ops.core import PRIMITIVES, bind
 from ..ops.core import api as gc
 from ..ops.shapes import broadcast_shapes
-from .driver import Pass, Pat, Rule, placed, rewrite, uses
+from .driver import Pass, Pat, Rule, placed, rebuild, rewrite, uses
 from .fold import FOLD_RULES
 
 SPLAT_LIMIT = 4096  # constants up to this size are checked for being one repeated number
@@ -206,7 +206,9 @@ def unbroadcast_reshape(root: Node, r: Node, x: Node) -> Node | None:
     """``broadcast_to(reshape(x))`` is ``broadcast_to(x)`` when the reshape only added leading
     size-1 axes (or x has a single element)."""
     strip = lambda s: tuple(s[next((i for i, d in enumerate(s) if d != 1), len(s)):])  # noqa: E731
-    if x.size == 1 or (x.ndim <= len(root.shape) and strip(r.shape) == strip(x.shape)):
+    if x.ndim > len(root.shape):  # broadcasting never drops axes: the reshape must stay
+        return None
+    if x.size == 1 or strip(r.shape) == strip(x.shape):
         return gc.broadcast_to(x, root.shape)
     return None
 
@@ -330,6 +332,27 @@ def scale_into_scatter(root: Node, sc: Node, s: Node) -> Node | None:
     x, idx, a = sc.inputs
     return like(root, gc.scatter_add(gc.multiply(x, s), idx, gc.multiply(a, s), sc.attrs["axis"],
                                      sc.attrs["mode"]))
+
+
+def inverse_times(root: Node, inv: Node, b: Node) -> Node | None:
+    """inv(A) @ b -> solve(A, b), and pos_inv(K, L) @ b -> pos_solve(K, L, b), when nothing else
+    reads the inverse: a solve costs n² per right-hand side where the inverse costs n³, and
+    rounds better."""
+    if not single_use(inv) or inv.ndim != 2 or b.ndim not in (1, 2):
+        return None
+    if inv.op == "inv":
+        return like(root, gc.solve(inv.inputs[0], b))
+    return like(root, gc.pos_solve(*inv.inputs, b))
+
+
+def scale_out_of_solve(root: Node, m: Node, x: Node, s: Node) -> Node | None:
+    """solve(A, x * s) -> solve(A, x) * s for a one-element s (and so for pos_solve and
+    lu_solve): the adjoint of a solve solves with its scaled cotangent (0.5 y for a Gaussian
+    likelihood's 0.5 yᵀ K⁻¹ y), and with the scale outside, CSE merges it with the value's solve."""
+    if size_one(x) or x.shape != m.shape or not single_use(m):
+        return None
+    solved = rebuild(root, list(root.inputs[:-1]) + [x])
+    return like(root, gc.multiply(solved, gc.reshape(s, ())))
 
 
 def _identity_take(node: Node) -> bool:
@@ -506,6 +529,12 @@ STRUCTURE = [
     Rule(Pat("sum", Pat("scatter_add", name="sc")), sum_of_scatter,
          "sum(scatter_add(x, i, v)) -> sum(x) + sum(v)"),
     # take(x, arange(n)) -> x
+    Rule(Pat("matmul", Pat("inv", name="inv"), Pat(name="b")), inverse_times, "inv(A) @ b -> solve(A, b)"),
+    Rule(Pat("matmul", Pat("pos_inv", name="inv"), Pat(name="b")), inverse_times,
+         "pos_inv(K, L) @ b -> pos_solve(K, L, b)"),
+    *[Rule(Pat(op, *[Pat()] * k, Pat("mul", X, S, name="m")), scale_out_of_solve,
+           f"{op}(.., x*s) -> {op}(.., x)*s")
+      for op, k in (("solve", 1), ("pos_solve", 2), ("lu_solve", 3))],
     Rule(Pat("take", X, Pat(), where=_identity_take), lambda root, x: x, "take of every index in order -> x"),
     # the adjoint of a slice read back where it was placed (a VJP of a VJP does this)
     Rule(Pat("slice", Pat("unslice", X, name="placed"), where=_reads_back_placed), lambda root, x, placed: x,

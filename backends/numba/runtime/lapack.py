@@ -47,7 +47,7 @@ FLAGS = {"cache": True, "error_model": "numpy", "nogil": True}
 
 
 # routine -> (SciPy module that exports it, number of arguments, every one by pointer: Fortran)
-_SOURCES = {"gesv": ("cython_lapack", 8), "getrf": ("cython_lapack", 6),
+_SOURCES = {"gesv": ("cython_lapack", 8), "getrf": ("cython_lapack", 6), "potri": ("cython_lapack", 5),
             "symv": ("cython_blas", 10), "symm": ("cython_blas", 12), "gemm": ("cython_blas", 13),
             "gemv": ("cython_blas", 11), "trsm": ("cython_blas", 11)}
 
@@ -137,6 +137,10 @@ def _getrf(a, *pointers):
     """LAPACK ?getrf of ``a``'s dtype."""
 
 
+def _potri(a, *pointers):
+    """LAPACK ?potri of ``a``'s dtype."""
+
+
 def _symv(a, *pointers):
     """BLAS ?symv of ``a``'s dtype."""
 
@@ -170,6 +174,7 @@ def _overload_routine(stub, name):
 
 _overload_routine(_gesv, "gesv")
 _overload_routine(_getrf, "getrf")
+_overload_routine(_potri, "potri")
 _overload_routine(_symv, "symv")
 _overload_routine(_symm, "symm")
 _overload_routine(_gemm, "gemm")
@@ -565,10 +570,129 @@ def copy_into(out, x):
                 out[i, j] = x[i, j]
 
 
+# --- kept factorizations: Cholesky factors (pos_*) and LU factors (lu_*) -----------------------
+
+
+@numba.njit(**FLAGS)
+def cholesky_solve(l, b, out):
+    """out = K⁻¹ b for K = l lᵀ, l lower triangular: l y = b, then lᵀ out = y (two ?trsm)."""
+    triangular_solve(l, b, out, True, False, False)
+    triangular_solve(l, out, out, True, True, False)
+
+
+@numba.njit(**FLAGS)
+def cholesky_inverse(l, out):
+    """out = K⁻¹ for K = l lᵀ by LAPACK ?potri, which reads and writes one triangle: l's lower
+    triangle read column-major is the upper factor U = lᵀ of K = Uᵀ U ("U"); the inverse's upper
+    triangle so written is the lower one of ``out``, copied to the other."""
+    n = l.shape[0]
+    for i in range(n):
+        if l[i, i] == 0:
+            raise np.linalg.LinAlgError("singular matrix: a zero on the diagonal of the Cholesky factor")
+        for j in range(n):
+            out[i, j] = l[i, j] if j <= i else 0.0
+    chars = np.empty(1, np.uint8)
+    chars[0] = 85  # "U"
+    ints = np.empty(3, np.int32)  # n, lda, info
+    ints[0] = n
+    ints[1] = max(n, 1)
+    ints[2] = 0
+    if n:
+        _potri(out, chars.ctypes, ints[0:].ctypes, out.ctypes, ints[1:].ctypes, ints[2:].ctypes)
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i]
+
+
+@numba.njit(**FLAGS)
+def cholesky_logdet(l):
+    """log det (l lᵀ) = 2 Σ log lᵢᵢ."""
+    total = 0.0
+    for i in range(l.shape[0]):
+        total += math.log(l[i, i])
+    return 2.0 * total
+
+
+@numba.njit(**FLAGS)
+def lu_factor(a):
+    """(lu, piv) as scipy.linalg.lu_factor: P A = L U by ?getrf, L (unit diagonal, below) and U
+    packed in one C array, piv the 0-based row swaps. ?getrf factors the column-major reading of
+    a copy of a.T, which is a; its result read back row-major is transposed once more."""
+    n = a.shape[0]
+    work = a.T.copy()
+    ints = np.empty(3, np.int32)  # n, leading dimension, info
+    ints[0] = n
+    ints[1] = max(n, 1)
+    ints[2] = 0
+    piv = np.empty(n, np.int32)
+    if n:
+        _getrf(work, ints[0:].ctypes, ints[0:].ctypes, work.ctypes, ints[1:].ctypes, piv.ctypes,
+               ints[2:].ctypes)
+    for i in range(n):
+        piv[i] -= 1
+    return work.T.copy(), piv
+
+
+@numba.njit(**FLAGS)
+def _swap_rows(x, i, j):
+    if x.ndim == 1:
+        x[i], x[j] = x[j], x[i]
+    else:
+        for c in range(x.shape[1]):
+            x[i, c], x[j, c] = x[j, c], x[i, c]
+
+
+@numba.njit(**FLAGS)
+def lu_solve(lu, piv, b, trans, out):
+    """out = A⁻¹ b (A⁻ᵀ b when ``trans``) from A's factor (lu, piv) = lu_factor(A), A = Pᵀ L U:
+    the row swaps and two triangular solves on lu as it is stored (no copy of the factor).
+    A zero on U's diagonal raises LinAlgError("Singular matrix"), as SciPy's lu_solve does not
+    (it returns infinities) and numpy's solve does."""
+    n = lu.shape[0]
+    for i in range(n):
+        if lu[i, i] == 0:
+            raise np.linalg.LinAlgError("Singular matrix")
+    if not trans:  # L U x = P b
+        copy_into(out, b)
+        for i in range(n):
+            if piv[i] != i:
+                _swap_rows(out, i, piv[i])
+        triangular_solve(lu, out, out, True, False, True)
+        triangular_solve(lu, out, out, False, False, False)
+    else:  # Uᵀ Lᵀ (P x) = b
+        triangular_solve(lu, b, out, False, True, False)
+        triangular_solve(lu, out, out, True, True, True)
+        for i in range(n - 1, -1, -1):
+            if piv[i] != i:
+                _swap_rows(out, i, piv[i])
+
+
+@numba.njit(**FLAGS)
+def lu_inverse(lu, piv, out):
+    """out = A⁻¹ from A's factor (lu, piv): the solve with the identity."""
+    lu_solve(lu, piv, np.eye(lu.shape[0], dtype=lu.dtype), False, out)
+
+
+@numba.njit(**FLAGS)
+def lu_slogdet(lu, piv):
+    """(sign, log|det A|) from A's factor (lu, piv): (0, -inf) when U has a zero on its diagonal."""
+    sign = 1.0
+    logabs = 0.0
+    for i in range(lu.shape[0]):
+        d = lu[i, i]
+        if d == 0:
+            return 0.0, -np.inf
+        if (d < 0) != (piv[i] != i):
+            sign = -sign
+        logabs += math.log(abs(d))
+    return sign, logabs
+
+
 HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "blas_dot_add", "parallel_dot", "blas_matvec",
            "blas_matvec_add", "parallel_matvec", "both_matvecs",
            "parallel_both_matvecs", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet",
-           "triangular_solve")
+           "triangular_solve", "cholesky_solve", "cholesky_inverse", "cholesky_logdet", "lu_factor",
+           "lu_solve", "lu_inverse", "lu_slogdet")
 
 
 PARALLEL_HELPERS = ("parallel_dot", "parallel_matvec", "parallel_both_matvecs")
