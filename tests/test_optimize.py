@@ -448,3 +448,13 @@ def test_the_pipeline_handles_a_100000_node_graph_without_recursion():
     assert len(small) < len(graph)
     np.testing.assert_allclose(gc.compile(small, optimize=False)(x=0.3)[0],
                                gc.compile(graph, optimize=False)(x=0.3)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("build", [
+    lambda w: gc.broadcast_to(w[0, 0], (3,)),
+    lambda w: gc.broadcast_to(gc.reshape(gc.sum(w, keepdims=True), (1,)), (3,)),
+])
+def test_a_broadcast_of_a_reshape_that_dropped_axes_keeps_its_reshape(build):
+    w = gc.placeholder("w", (1, 1))
+    graph = gc.Graph([w], {"y": build(w)})
+    assert gc.compile(graph)(w=np.array([[2.0]]))["y"].tolist() == [2.0, 2.0, 2.0]
