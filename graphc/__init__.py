@@ -28,6 +28,7 @@ from .errors import (
     SerializationError,
     ShapeError,
 )
+from .fitting import Objective, Residuals
 from .forward import jvp
 from .hvp import hessian, hvp, jacobian, taylor
 from .ir import Graph, Meta, Node
