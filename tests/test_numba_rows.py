@@ -379,3 +379,32 @@ def test_a_transpose_that_keeps_the_axes_is_not_taken_for_one_over_the_rows():
     inputs = {"A": rng.normal(size=(256, 256)), "Y": rng.normal(size=(256, 3))}
     got = gc.compile(graph, backend="numba", optimize=False)(**inputs)[0]
     np.testing.assert_allclose(got, inputs["A"] @ np.tanh(inputs["Y"]), **TOL["float64"])
+
+
+def classifier(n=512, d=8, h=16, k=4):
+    """A softmax cross-entropy loss with integer labels (a gather along the classes per row)."""
+    X, labels = gc.placeholder("X", (n, d)), gc.placeholder("labels", (n,), "int64")
+    W1, W2 = gc.placeholder("W1", (d, h)), gc.placeholder("W2", (h, k))
+    z = gc.tanh(X @ W1) @ W2
+    loss = gc.mean(gc.logsumexp(z, axis=1) - gc.take_along_axis(z, gc.expand_dims(labels, 1), axis=1)[:, 0])
+    rng = np.random.default_rng(8)
+    inputs = {"X": rng.normal(size=(n, d)), "labels": rng.integers(0, k, size=n),
+              "W1": rng.normal(size=(d, h)) / 3, "W2": rng.normal(size=(h, k)) / 3}
+    return gc.Graph([W1, W2, X, labels], [loss], name="classifier"), inputs
+
+
+def test_a_classifier_with_integer_labels_runs_in_blocks_and_a_bad_label_is_an_input_error():
+    graph, inputs = classifier()
+    g = gc.grad(graph, ["W1", "W2"])
+    compiled = assert_rows_agree(g, inputs)  # the gather, its scatter and the seed broadcast per block
+    optimized = gc.optimize(g)
+    plan = rows.plan_rows(optimized, threads=2)
+    ops = {n.op: plan.kinds[n.serial] for n in optimized.nodes}
+    assert ops["take_along_axis"] == ops["scatter_add_along_axis"] == "row"
+    assert_rows_agree(gc.hvp(graph, ["W1", "W2"]), {**inputs, "direction_W1": np.ones((8, 16)),
+                                                     "direction_W2": np.ones((16, 4))})
+    bad = dict(inputs, labels=inputs["labels"].copy())
+    bad["labels"][300] = 4
+    message = "index 4 is out of range for axis 1 of size 4 in take_along_axis"
+    with pytest.raises(gc.InputError, match=message):
+        compiled(**bad)

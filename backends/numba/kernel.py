@@ -75,6 +75,19 @@ class _Compiled:
         self.cache_hit = hit
 
 
+def _kernel_failure(kernel, exc) -> GraphError:
+    """The error a kernel's exception stands for: an index out of range (``codegen.index_check``
+    raises ``IndexError("graphc-index", check, value[, sample])``) is the InputError the numpy
+    backend raises; anything else a GraphError naming the kernel's source file."""
+    if isinstance(exc, IndexError) and exc.args[:1] == ("graphc-index",):
+        node, size, axis = kernel._index_checks[exc.args[1]]
+        sample = exc.args[3] if len(exc.args) > 3 else None
+        return InputError(index_error_message(node, int(exc.args[2]), size, axis, sample))
+    return GraphError(
+        f"the numba kernel of graph {kernel.graph.name or ''!r} failed: {exc} (source: {kernel.path})"
+    )
+
+
 class NumbaKernel(_Compiled):
     """A compiled graph: call it with the input arrays (in input order) to get the outputs.
 
@@ -123,7 +136,7 @@ class NumbaKernel(_Compiled):
     def _scalar_call(self):
         """call_exact for the commonest small kernel, one 0-d output and no constant or workspace
         arguments: the general ``_call`` less its loops (a third of a scalar graph's call)."""
-        run, wrap, failure = self._run, self._scalar_out[0][1], self._failure
+        run, wrap, failure = self._run, self._scalar_out[0][1], partial(_kernel_failure, self)
 
         def call_exact(args):
             try:
@@ -147,7 +160,7 @@ class NumbaKernel(_Compiled):
         try:
             results = self._run(*args, *self._constants, *workspace)
         except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
-            raise self._failure(exc) from None
+            raise _kernel_failure(self, exc) from None
         if self._scalar_out:
             results = list(results)
             for i, wrap in self._scalar_out:
@@ -164,14 +177,6 @@ class NumbaKernel(_Compiled):
         finally:
             self._workspaces.append(workspace)
 
-    def _failure(self, exc) -> GraphError:
-        if isinstance(exc, IndexError) and exc.args[:1] == ("graphc-index",):  # codegen.index_check
-            node, size, axis = self._index_checks[exc.args[1]]
-            sample = exc.args[3] if len(exc.args) > 3 else None
-            return InputError(index_error_message(node, int(exc.args[2]), size, axis, sample))
-        return GraphError(
-            f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} (source: {self.path})"
-        )
 
 
 class RowBlockedKernel(_Compiled):
@@ -235,10 +240,9 @@ class RowBlockedKernel(_Compiled):
                 self._run(self.plan.n_blocks, block_args, accumulators, workspaces)
             # thread by thread, in order; a 0-d one as a 0-d array, as kernels return them
             sums = [np.asarray(a.sum(axis=0), dtype=a.dtype) for a in accumulators]
-        except (ArithmeticError, ValueError) as exc:
+        except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
             self._states.append(state)  # run_blocks returns once every thread is done
-            raise GraphError(f"the numba kernel of graph {self.graph.name or ''!r} failed: {exc} "
-                             f"(source: {self.path})") from None
+            raise _kernel_failure(self, exc) from None
         # anything else (KeyboardInterrupt while waiting) drops the state: a thread may still write
         self._states.append(state)
         found["partial"] = sums

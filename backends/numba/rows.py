@@ -57,6 +57,7 @@ from .fusion import kind
 from .scalars import literal
 from .values import Value
 
+_GATHERS_ALONG = ("take", "take_along_axis", "scatter_add", "scatter_add_along_axis", "scatter")
 BLOCK_ROWS = 128  # the preferred block: the MLP's gradient ran fastest at 128 rows of 32-256
 MIN_BLOCK, MAX_BLOCK = 32, 512
 # Worth it only when the row intermediates outgrow the caches: their bytes, summed over nodes
@@ -101,6 +102,15 @@ def _row_kind(node: Node, kinds: dict[int, str], rows: int) -> str | None:
         if 0 not in node.attrs["axes"]:
             return "row"
         return "partial" if node.op == "sum" else None
+    if node.op == "stop_gradient":
+        return ks[0]
+    if node.op in _GATHERS_ALONG and node.attrs["axis"] % node.ndim != 0:  # rows stay rows
+        data = [ki for i, ki in zip(node.inputs, ks) if i.dtype.kind == "f"]
+        if all(ki == "row" for ki in data) and all(ki in ("row", "shared") for ki in ks):
+            if node.op in ("take_along_axis", "scatter_add_along_axis") and ks[1] != "row":
+                return None  # an index array per row must be the rows' own
+            return "row"
+        return None
     if node.op == "transpose":
         return "rowT" if node.ndim == 2 and tuple(node.attrs["axes"]) == (1, 0) else None
     if node.op == "reshape" and ks[0] == "row" and node.ndim and node.shape[0] == rows:
@@ -114,11 +124,23 @@ def _row_kind(node: Node, kinds: dict[int, str], rows: int) -> str | None:
     return None
 
 
+def _spread_over_rows(node: Node, kinds: dict[int, str], rows: int) -> bool:
+    """A broadcast of a shared value that is the same in every row to N rows (a gradient's seed
+    ``broadcast_to(1/N, (N, 1))``): a row node that each block builds with its B rows."""
+    if node.op != "broadcast_to" or not node.ndim or node.shape[0] != rows:
+        return False
+    x = node.inputs[0]
+    return kinds[x.serial] == "shared" and (x.ndim < node.ndim or x.shape[0] == 1)
+
+
 def _classify(graph: Graph, rows: int) -> dict[int, str] | None:
     kinds: dict[int, str] = {}
     for node in graph.nodes:
         if node.op == "placeholder":
             kinds[node.serial] = "row" if node.ndim and node.shape[0] == rows else "shared"
+            continue
+        if _spread_over_rows(node, kinds, rows):
+            kinds[node.serial] = "row"
             continue
         ks = {kinds[i.serial] for i in node.inputs}
         if ks & {"row", "rowT"}:
@@ -254,7 +276,7 @@ def split(graph: Graph, plan: RowPlan) -> Parts:
             operands = [env[i.serial] if kinds[i.serial] != "shared"
                         else shared_value(i, env, block_inputs, block_sources) for i in node.inputs]
             attrs = dict(node.attrs)
-            if node.op == "reshape":
+            if node.op in ("reshape", "broadcast_to"):
                 attrs["shape"] = (plan.block,) + tuple(attrs["shape"][1:])
             new = bind(node.op, operands, attrs, value=node.value, meta=node.meta)
         env[node.serial] = new
