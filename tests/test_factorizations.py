@@ -157,3 +157,21 @@ def test_assume_a_is_checked_and_the_factor_ops_refuse_a_factor_of_another_matri
         gc.pos_solve(a, gc.placeholder("l", (2, 2)), gc.placeholder("b", (3,)))
     with pytest.raises(gc.ShapeError, match="pos_inv needs one square matrix"):
         gc.linalg.inv(gc.placeholder("batch", (2, 3, 3)), assume_a="pos")
+
+
+def test_a_kernel_whose_factorizations_outweigh_its_loops_leaves_lapack_its_threads():
+    from graphc.backends.numba.codegen import PARALLEL_MIN_WORK
+    from graphc.backends.numba.factorizations import factorization_bound
+
+    n = 1500
+    K, y = rbf_problem(n)
+    g = gc.grad(gp_nll(n, "pos"), "K")
+    optimized = gc.optimize(g)
+    assert factorization_bound(optimized) and max(node.size for node in optimized.nodes) >= PARALLEL_MIN_WORK
+    compiled = gc.compile(g, backend="numba")
+    assert "in prange(" not in compiled.source  # its n² loops would otherwise run on numba's threads
+    np.testing.assert_allclose(compiled(K=K, y=y)["nll"], gc.compile(g)(K=K, y=y)["nll"], rtol=1e-10)
+    # a large elementwise loop beside a small solve is still worth numba's threads
+    x, a = gc.placeholder("x", (2000, 2000)), gc.placeholder("a", (3, 3))
+    busy = gc.Graph([x, a], [gc.sum(gc.exp(x)) + gc.sum(gc.linalg.solve(a, gc.sum(x[:3], axis=1)))])
+    assert not factorization_bound(busy)

@@ -21,6 +21,7 @@ from graphc.transform import inline_calls
 
 from . import cache, rows
 from .codegen import Generator
+from .factorizations import factorization_bound
 from .kernel import NumbaKernel, RowBlockedKernel
 from .lowering import check_lowerable, function_global
 from .pairing import pair_products
@@ -216,7 +217,8 @@ class NumbaBackend:
     @staticmethod
     def _generate(graph: Graph, batch: tuple[str, ...], opts: dict) -> tuple[Generator, str]:
         """The generator and module of a prepared graph (or a part of one)."""
-        gen = Generator(graph, batch, parallel=opts["parallel"])
+        parallel = opts["parallel"] and (bool(batch) or not factorization_bound(graph))
+        gen = Generator(graph, batch, parallel=parallel)
         return gen, NumbaBackend._module(graph, gen, gen.generate(), opts)
 
     @staticmethod

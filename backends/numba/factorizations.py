@@ -8,6 +8,28 @@ from __future__ import annotations
 
 from .values import Value
 
+# ops of about n³ work on their (n, n) matrix, in LAPACK (OpenBLAS threads it)
+CUBIC = ("cholesky", "pos_inv", "lu_factor", "lu_inv", "solve", "inv", "det", "slogdet", "eigh",
+         "eigvalsh", "svd")
+
+
+def factorization_bound(graph) -> bool:
+    """Whether the graph's LAPACK factorizations outweigh the rest of its work (a Gaussian
+    process's likelihood: a Cholesky factor and ?potri of an n x n matrix against a few loops over
+    its n² elements). Such a kernel is compiled without parallel loops, so OpenBLAS keeps its
+    threads for the factorizations: a parallel kernel holds it at one thread while it runs, and a
+    LAPACK call cannot be split among numba's threads as a product is. On the reference machine
+    (2 cores) the GP value+gradient at n = 2000 took 146 ms as a parallel kernel, against 120 ms
+    for SciPy's two-thread LAPACK."""
+    cubic = loops = 0
+    for node in graph.nodes:
+        if node.op in CUBIC and node.inputs and node.inputs[0].ndim >= 2:
+            a = node.inputs[0]
+            cubic += (a.size // (a.shape[-1] * a.shape[-2])) * a.shape[-1] ** 3
+        elif node.shape is not None:
+            loops += node.size
+    return cubic > 4 * loops
+
 
 def _arrays(gen, node, ops, which):
     gen.calls_blas = True
