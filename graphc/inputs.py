@@ -32,13 +32,18 @@ def _expected(placeholder, batch: bool) -> str:
 def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
     """``value`` as an array of the placeholder's dtype, or InputError saying what was expected.
 
+    The casting rule is numpy's "safe" one (``np.can_cast(given, expected, "safe")``): bool to
+    any number, narrower to wider integers, integers to floats (int64 to float64 is "safe" in
+    numpy although it rounds above 2**53), float32 to float64; never a float to an integer or
+    float64 to float32. A Python int or float for a 0-d input takes the input's dtype when it fits.
+
     Messages are only formatted when something is wrong: this runs on every call."""
     if type(value) is np.ndarray and value.dtype == placeholder.dtype:  # the common case, fast
         shape = value.shape[1:] if batch and value.ndim else value.shape
         if shape == placeholder.shape and (value.ndim == len(shape) + batch):
             return value
     name = placeholder.attrs["name"]
-    if type(value) in (int, float) and not batch:
+    if type(value) in (int, float) and not batch and placeholder.shape == ():
         weak = _python_scalar(placeholder, value)
         if weak is not None:
             return weak
@@ -53,7 +58,7 @@ def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
     if arr.dtype != placeholder.dtype and not np.can_cast(arr.dtype, placeholder.dtype, casting="safe"):
         raise InputError(
             f"input {name!r}: expected dtype {placeholder.dtype} ({_expected(placeholder, batch)}), got "
-            f"{arr.dtype}, which does not convert to it without loss; cast it first "
+            f"{arr.dtype}, which numpy's 'safe' casting does not convert to it; cast it first "
             f"(e.g. x.astype({str(placeholder.dtype)!r}))"
         )
     shape_ok = arr.shape[1:] == placeholder.shape if batch else arr.shape == placeholder.shape
@@ -72,5 +77,11 @@ def _python_scalar(placeholder, value):
                 f"input {placeholder.attrs['name']!r}: expected {_expected(placeholder, False)}, got "
                 f"the int {value}, which does not fit in {placeholder.dtype}"
             )
-        return np.asarray(value, dtype=placeholder.dtype)
+        try:
+            return np.asarray(value, dtype=placeholder.dtype)
+        except OverflowError:  # a Python int beyond any float (10**400)
+            digits = len(str(abs(value)))
+            expected = _expected(placeholder, False)
+            raise InputError(f"input {placeholder.attrs['name']!r}: expected {expected}, "
+                             f"got an int of {digits} digits, beyond {placeholder.dtype}'s range") from None
     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -154,7 +155,7 @@ class Node:
     def size(self) -> int:
         if self.types is not None:
             raise self._several()
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # Python integers: never wraps around
 
     def _several(self) -> GraphTypeError:
         return GraphTypeError(f"a {self.op} node has several results {self.type_string}; pick one with "
@@ -224,6 +225,8 @@ class Graph:
     def __init__(self, inputs, outputs, name: str | None = None):
         if isinstance(inputs, Node):
             inputs = [inputs]
+        if not isinstance(inputs, (list, tuple)):
+            raise GraphTypeError(f"Graph inputs must be a list of placeholders, got {type(inputs).__name__}")
         inputs = list(inputs)
         seen: dict[str, Node] = {}
         for i, node in enumerate(inputs):
@@ -424,3 +427,10 @@ class Graph:
         from graphc.viz.jupyter import svg
 
         return svg(self)
+
+
+def require_graph(graph, what: str) -> Graph:
+    """``graph`` itself, or the GraphTypeError a pass raises for anything that is not a Graph."""
+    if not isinstance(graph, Graph):
+        raise GraphTypeError(f"{what} takes a Graph, got {type(graph).__name__}")
+    return graph

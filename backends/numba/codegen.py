@@ -474,7 +474,10 @@ class Generator:
             self.values[node.serial] = self._fold(node, operands)
         elif k == "elementwise" and node.shape == ():
             name = self.var(node)
-            self.line(f"{name} = {low.emit(node, [v.read(()) for v in operands])}{self.comment(node)}")
+            expr = low.emit(node, [v.read(()) for v in operands])
+            if node.dtype == np.float32:
+                expr = f"np.float32({expr})"
+            self.line(f"{name} = {expr}{self.comment(node)}")
             self.values[node.serial] = Value((), scalar=name, outer=not self.inner)
         elif k in ("elementwise", "reduction") and node.serial in self.plan.loop_of:
             loop = self.plan.loop_of[node.serial]
@@ -540,6 +543,8 @@ class Generator:
                     if low.function is not None:
                         self.functions.add(low.function)
                     body.append(f"{local} = {low.emit(m, operands)}{self.comment(m)}")
+                if m.dtype == np.float32:  # math functions and float64 literals give float64: round,
+                    body.append(f"{local} = np.float32({local})")  # so every reader sees the stored value
                 if any(m is r for r in loop.roots):
                     donor = next((d for d in donors if d.shape == m.shape and d.dtype == m.dtype), None)
                     if donor is not None and m.serial not in self.output_serials:

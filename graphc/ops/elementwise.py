@@ -129,7 +129,8 @@ unary("sign",    None,                              np.sign,     _sign_scalar,  
 # --- binary --------------------------------------------------------------------------------------
 def _max_mask(x, y, out):
     """1 where x wins, 0.5 at ties, 0 elsewhere (JAX's convention: split the gradient evenly)."""
-    return gc.where(gc.equal(x, y), 0.5, gc.where(gc.equal(out, x), 1.0, 0.0))
+    half, one, zero = (gc.constant(np.asarray(v, out.dtype)) for v in (0.5, 1.0, 0.0))  # float32 stays
+    return gc.where(gc.equal(x, y), half, gc.where(gc.equal(out, x), one, zero))
 
 
 def _pow_log(x):

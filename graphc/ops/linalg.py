@@ -153,6 +153,8 @@ def diagonal(x, offset: int = 0, axis1: int = 0, axis2: int = 1, name=None):
     x = as_node(x)
     if x.ndim < 2:
         raise ShapeError(f"diagonal needs at least 2 dimensions, got {x.type_string}")
+    if not isinstance(offset, (int, np.integer)) or isinstance(offset, (bool, np.bool_)):
+        raise GraphTypeError(f"diagonal: offset must be an int, got {offset!r}")
     return bind("diagonal", [_move_to_end(x, axis1, axis2)], {"offset": int(offset)}, name=name)
 
 
@@ -288,6 +290,9 @@ def solve(a, b, name=None, *, assume_a: str = "gen"):
     a, b = promote(a, b, floating=True)
     if _assume(assume_a, "solve") == "pos":
         return gc.pos_solve(a, gc.cholesky(a), b, name=name)
+    if b.ndim == 1 and a.ndim > 2:  # numpy 2: one vector for every matrix of the stack
+        column = bind("solve", [a, gc.expand_dims(b, -1)])
+        return gc.squeeze(column, -1, name=name)
     return bind("solve", [a, b], name=name)
 
 

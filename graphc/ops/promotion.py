@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from ..dtypes import as_dtype, float_of
-from ..errors import GraphTypeError
+from ..errors import DTypeError, GraphTypeError
 from ..ir import Node
 from .core import bind
 
@@ -28,6 +28,9 @@ def constant(value, dtype=None, name: str | None = None) -> Node:
     except (TypeError, ValueError) as exc:
         raise GraphTypeError(f"constant value cannot become an array: {exc}") from None
     if arr.dtype.kind in "iu" and arr.dtype not in (np.dtype("int32"), np.dtype("int64")):
+        if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise DTypeError(f"constant: the {arr.dtype} value {int(arr.max())} does not fit in int64, "
+                             "graphc's widest integer type")
         arr = arr.astype(np.int64)
     if arr.dtype == np.float16:
         arr = arr.astype(np.float32)
@@ -96,6 +99,9 @@ def promote(*operands, floating: bool = False) -> list[Node]:
         if isinstance(x, Node):
             out.append(x if x.dtype == dt else cast(x, dt))
         else:
+            if dt.kind in "iu" and type(x) is int and not np.iinfo(dt).min <= x <= np.iinfo(dt).max:
+                raise DTypeError(f"the Python integer {x} does not fit in {dt}, the dtype of the other "
+                                 f"operand (numpy raises OverflowError; cast that operand first)")
             arr = np.asarray(x)
             if arr.dtype.kind not in "biuf":
                 raise GraphTypeError(f"cannot use an array of dtype {arr.dtype} in a graph")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..dtypes import type_string
 from ..errors import DTypeError, GraphTypeError, ShapeError
+
+MAX_ELEMENTS = 2**63 - 1
 
 
 def broadcast_shape_tuples(*shapes, describe=None) -> tuple[int, ...]:
@@ -52,9 +56,15 @@ def require_float(dtype) -> None:
         raise DTypeError(f"needs a float operand, got {dtype} (the builder casts integers)")
 
 
+def _is_int(value) -> bool:
+    """A Python or numpy integer, not a bool (numpy and JAX take ``np.int64(0)`` as an axis)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def normalize_axis(axis, ndim: int) -> int:
-    if isinstance(axis, bool) or not isinstance(axis, int):
+    if not _is_int(axis):
         raise GraphTypeError(f"axis must be an int, got {axis!r}")
+    axis = int(axis)
     if not -ndim <= axis < ndim:
         raise ShapeError(f"axis {axis} is out of bounds for an array of dimension {ndim}")
     return axis % ndim
@@ -64,7 +74,7 @@ def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
     """``None`` -> all axes; int or tuple -> sorted non-negative axes, duplicates refused."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int) and not isinstance(axis, bool):
+    if _is_int(axis):
         return (normalize_axis(axis, ndim),)
     if isinstance(axis, (tuple, list)):
         axes = tuple(normalize_axis(a, ndim) for a in axis)
@@ -85,4 +95,8 @@ def check_shape_tuple(shape, what="shape") -> tuple[int, ...]:
             raise GraphTypeError(f"{what} must contain only ints, got {tuple(shape)!r}")
         if d < 0:
             raise ShapeError(f"{what} {tuple(shape)} has a negative dimension")
-    return tuple(int(d) for d in shape)
+    shape = tuple(int(d) for d in shape)
+    if math.prod(shape) > MAX_ELEMENTS:  # Python integers: a count never wraps around
+        raise ShapeError(f"{what} {shape} has {math.prod(shape)} elements, more than an array can "
+                         f"index ({MAX_ELEMENTS} = 2**63 - 1)")
+    return shape

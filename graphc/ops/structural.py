@@ -8,6 +8,8 @@ name and argument conventions: ``reshape`` with one ``-1``, ``transpose`` with `
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..context import where as where_text
@@ -24,7 +26,7 @@ from .shapes import check_shape_tuple, normalize_axis, same_dtype
 # --- reshape -------------------------------------------------------------------------------------
 def _infer_reshape(x, shape):
     shape = check_shape_tuple(shape)
-    if int(np.prod(shape, dtype=np.int64)) != x.size:
+    if math.prod(shape) != x.size:
         raise ShapeError(f"cannot reshape {x.type_string} (size {x.size}) into shape {shape}")
     return shape, x.dtype
 
@@ -41,7 +43,7 @@ def reshape(x, shape, name=None):
     if len(unknown) > 1:
         raise ShapeError(f"reshape: can only specify one unknown dimension, got {tuple(shape)}")
     if unknown:
-        known = int(np.prod([d for d in shape if d != -1], dtype=np.int64))
+        known = math.prod(int(d) for d in shape if d != -1)
         if known == 0 or x.size % known:
             raise ShapeError(
                 f"reshape: cannot reshape {x.type_string} into shape {tuple(shape)}"
