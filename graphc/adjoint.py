@@ -13,7 +13,7 @@ from . import builder as gc
 from .context import provenance, where
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
-from .ir import Graph, Node
+from .ir import Graph, Node, require_graph
 from .ops.core import check_rule_result, primitive
 
 
@@ -222,6 +222,7 @@ def grad(graph: Graph, wrt=None, output=0) -> Graph:
 def vjp(graph: Graph, wrt=None, output=0, cotangent: str | None = None) -> Graph:
     """Reverse mode for any output: adds a cotangent input (default name ``<output>_bar``, the
     shape of the output) and returns the outputs followed by ``cotangentᵀ · d output / d w``."""
+    require_graph(graph, "vjp")
     index = graph.output_index(output)
     out = graph.outputs[index]
     if not is_float(out.dtype):
@@ -243,6 +244,7 @@ def vjp(graph: Graph, wrt=None, output=0, cotangent: str | None = None) -> Graph
 def adjoints(graph: Graph, output=0, wrt=None) -> Graph:
     """For teaching: the outputs followed by the adjoint of every *named* node on a path from
     ``wrt`` to the (scalar) output, keyed ``<name>_bar`` (the notes' v̄ᵢ = ∂𝓛/∂vᵢ)."""
+    require_graph(graph, "adjoints")
     index = graph.output_index(output)
     out = graph.outputs[index]
     _check_scalar_output(graph, index)

@@ -133,9 +133,14 @@ def matrix_transpose(x, name=None) -> Node:
 def expand_dims(x, axis, name=None) -> Node:
     """``np.expand_dims`` (axis an int or a tuple)."""
     x = as_node(x)
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    elif isinstance(axis, (int, np.integer)) and not isinstance(axis, (bool, np.bool_)):
+        axes = (axis,)
+    else:
+        raise GraphTypeError(f"expand_dims: axis must be an int or a tuple of ints, got {axis!r}")
     ndim = x.ndim + len(axes)
-    axes = sorted(normalize_axis(int(a), ndim) for a in axes)
+    axes = sorted(normalize_axis(a, ndim) for a in axes)
     if len(set(axes)) != len(axes):
         raise ShapeError(f"expand_dims: repeated axis in {axis!r}")
     shape = list(x.shape)
@@ -311,7 +316,33 @@ _REFLECTED = {"__radd__": "add", "__rsub__": "subtract", "__rmul__": "multiply",
               "__rmod__": "remainder", "__rfloordiv__": "floor_divide"}
 
 
+_UFUNC_ALIASES = {"true_divide": "divide", "absolute": "abs"}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """numpy's ufuncs on nodes build nodes (``np.exp(x)`` is ``gc.exp(x)``, ``array + x`` is
+    ``gc.add(array, x)``); what has no graphc counterpart (``out=``, ``np.add.reduce``) is a
+    GraphTypeError naming what to use instead of numpy's bare TypeError."""
+    name = _UFUNC_ALIASES.get(ufunc.__name__, ufunc.__name__)
+    fn = getattr(gc, name, None)
+    if method != "__call__" or kwargs or fn is None:
+        what = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+        extra = f" with {sorted(kwargs)}" if kwargs else ""
+        hint = f"gc.{name}" if fn is not None else "the graphc builder functions"
+        raise GraphTypeError(f"{what}{extra} cannot take a graph node; use {hint}")
+    return fn(*inputs)
+
+
+def _array_function(self, func, types, args, kwargs):
+    name = getattr(func, "__name__", repr(func))
+    hint = f"gc.{name}" if getattr(gc, name, None) is not None else "the graphc builder functions"
+    raise GraphTypeError(f"np.{name} cannot take a graph node (numpy would make it an array of objects); "
+                         f"use {hint}")
+
+
 def _install_operators():
+    Node.__array_ufunc__ = _array_ufunc
+    Node.__array_function__ = _array_function
     for attr, name in _OPERATORS.items():
         setattr(Node, attr, _forward(name))
     for attr, name in _REFLECTED.items():

@@ -154,6 +154,8 @@ def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool = Tru
         raise GraphTypeError(f"compile takes a Graph, got {type(graph).__name__}")
     if isinstance(batch, str):
         batch = (batch,)
+    if not isinstance(batch, (tuple, list)) or not all(isinstance(b, str) for b in batch):
+        raise GraphTypeError(f"batch must name inputs (a name or a list of names), got {batch!r}")
     batch = tuple(batch)
     for name in batch:
         graph.input(name)  # raises GraphError naming the inputs when unknown

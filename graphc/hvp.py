@@ -14,7 +14,7 @@ from .context import provenance
 from .dtypes import is_float
 from .errors import GraphError, GraphTypeError
 from .forward import jvp
-from .ir import Graph, Node
+from .ir import Graph, Node, require_graph
 from .transform import inline
 
 HVP_MODES = ("fwd-rev", "rev-rev")
@@ -142,7 +142,7 @@ def hessian(graph: Graph, wrt=None, output=0, mode: str = "fwd-rev") -> Graph:
     ``w.shape * 2``); for several, one block per pair in ``wrt``'s order, ``hessian_<a>_<b>`` =
     ∂²f/∂a∂b of shape ``a.shape + b.shape`` (JAX's ``hessian`` of a tuple of arguments gives the
     same blocks nested)."""
-    nodes = _float_wrt(graph, wrt, "hessian")
+    nodes = _float_wrt(require_graph(graph, "hessian"), wrt, "hessian")
     names = [w.attrs["name"] for w in nodes]
     directions = [f"__basis_{i}__" for i in range(len(nodes))]
     h = hvp(graph, nodes, output, direction=directions, mode=mode)
@@ -167,7 +167,7 @@ def jacobian(graph: Graph, wrt=None, output=0, mode: str | None = None) -> Graph
     (``mode="fwd"``). Outputs: the original outputs followed by ``jacobian_<w>`` for each ``wrt``
     input ``w`` (one or several, as for ``grad``).
     """
-    nodes = _float_wrt(graph, wrt, "jacobian")
+    nodes = _float_wrt(require_graph(graph, "jacobian"), wrt, "jacobian")
     index = graph.output_index(output)
     out = graph.outputs[index]
     if not is_float(out.dtype):
@@ -213,7 +213,7 @@ def taylor(graph: Graph, wrt=None, order: int = 1, output=0, expansion_point=Non
     """
     if order not in (1, 2):
         raise GraphError(f"taylor order must be 1 or 2, got {order!r}")
-    nodes = _float_wrt(graph, wrt, "taylor")
+    nodes = _float_wrt(require_graph(graph, "taylor"), wrt, "taylor")
     names = [w.attrs["name"] for w in nodes]
     if expansion_point is None:
         points = [f"{n}0" for n in names]

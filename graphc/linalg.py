@@ -98,6 +98,9 @@ def norm(x, ord=None, axis=None, keepdims: bool = False, name=None) -> Node:
     numpy's own formula; use ``gc.sum(x * x)`` for a norm squared that is smooth everywhere.
     """
     x = _float_node(x)
+    if not (ord is None or isinstance(ord, str) or (isinstance(ord, (int, float, np.integer, np.floating))
+                                                     and not isinstance(ord, bool))):
+        raise GraphTypeError(f"norm: ord must be None, a number or a string as numpy's, got {ord!r}")
     if axis is None:
         if ord is not None and x.ndim not in (1, 2):
             raise ShapeError(f"norm with ord={ord!r} needs a 1-d or 2-d input when axis is None")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import GraphTypeError, ShapeError
+from ..errors import GraphError, GraphTypeError, ShapeError
 from .core import api as gc
 from .core import bind
 from .declare import defop
@@ -91,6 +91,8 @@ def einsum(subscripts: str, *operands, name=None):
     """``np.einsum`` with explicit output subscripts (``"ij,jk->ik"``)."""
     if not isinstance(subscripts, str):
         raise GraphTypeError(f"einsum subscripts must be a string, got {subscripts!r}")
+    if not operands:
+        raise GraphError(f"einsum {subscripts!r} needs at least one operand")
     operands = promote(*operands)
     return bind("einsum", operands, {"subscripts": subscripts.replace(" ", "")}, name=name)
 
