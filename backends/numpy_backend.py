@@ -124,7 +124,11 @@ class NumpyBackend:
     def compile(self, graph: Graph, batch=(), **options):
         if options:
             raise BackendError(f"the numpy backend takes no options, got {sorted(options)}")
-        interpreter = Interpreter(inline_calls(graph))
+        from graphc.compile import check_array_sizes
+
+        graph = inline_calls(graph)
+        check_array_sizes(graph.nodes)  # the interpreter holds every node's value
+        interpreter = Interpreter(graph)
         if batch:
             return BatchedInterpreter(graph, interpreter, batch)
         return interpreter

@@ -72,12 +72,13 @@ def read_graph(spec: str):
 
 
 def write_graph(graph, out: str) -> None:
+    from .errors import SerializationError
     from .serialize import save
 
     try:
         save(graph, out)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except SerializationError as exc:  # a folder that is not there, a device, a FIFO
+        raise UsageError(str(exc)) from None
     print(f"wrote {out}: {graph.name or 'graph'}, {len(graph)} nodes, outputs {_output_labels(graph)}")
 
 
@@ -143,10 +144,15 @@ def _optimize(args) -> int:
 
 def _render(args) -> int:
     from graphc import viz
+    from graphc.viz.target import FORMATS
 
     if not Path(args.graph).is_file() and args.graph not in _example_graphs():
         raise UsageError(f"{args.graph!r} is neither a file nor a built-in example "
                          f"({', '.join(_example_graphs())})")
+    suffix = Path(args.out).suffix.lower()
+    if suffix and suffix not in FORMATS:  # a bad output path is a usage error (exit 2), as the help says
+        raise UsageError(f"cannot write {args.out!r}: give a picture ({', '.join(sorted(FORMATS))}) or a "
+                         "folder for the pipeline pages")
     try:
         written = viz.render_target(args.graph, args.out)
     except OSError as exc:
@@ -160,6 +166,8 @@ def _read_inputs(path: str | None) -> dict:
 
     import numpy as np
 
+    from .serialize import NPZ_ERRORS
+
     if path is None:
         return {}
     if not zipfile.is_zipfile(path):
@@ -167,7 +175,7 @@ def _read_inputs(path: str | None) -> dict:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except NPZ_ERRORS as exc:
         raise UsageError(f"--inputs {path}: cannot read it: {exc}") from None
 
 

@@ -7,12 +7,16 @@ backend: missing, unknown or duplicated inputs here, misshapen or mistyped ones 
 
 from __future__ import annotations
 
+import math
 import operator
+import os
 from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import GraphTypeError, InputError
+from .context import where
+from .dtypes import type_string
+from .errors import BackendError, GraphTypeError, InputError
 from .inputs import check_input, is_dask_array
 from .ir import Graph
 from .transform import inline_calls
@@ -165,5 +169,51 @@ def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool = Tru
         from .rewrite import optimize as optimize_graph
 
         graph = optimize_graph(graph)
+    check_array_sizes(list(graph.inputs) + list(graph.outputs))  # what every backend holds
     kernel = impl.compile(graph, batch=batch, **options)
     return CompiledGraph(graph, impl, kernel, batch)
+
+
+def max_array_bytes() -> int:
+    """The largest array a compiled graph may hold: ``GRAPHC_MAX_ARRAY_BYTES``, by default the
+    machine's physical memory (an array larger than that can only end in a MemoryError or the
+    out-of-memory killer)."""
+    text = os.environ.get("GRAPHC_MAX_ARRAY_BYTES")
+    if text is not None:
+        try:
+            return int(text)
+        except ValueError:
+            raise BackendError(f"GRAPHC_MAX_ARRAY_BYTES must be an integer, got {text!r}") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no limit known
+        return 2**63 - 1
+
+
+def _bytes_text(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_array_sizes(nodes) -> None:
+    """Refuse, before anything is allocated, a value larger than the limit (a valid five-node
+    file may declare a 65536 x 65536 intermediate). ``compile`` checks the inputs and outputs,
+    which every backend holds; a backend checks the intermediates it allocates (the numpy backend
+    every node, the numba backend its workspace: its fused loops hold no array at all)."""
+    limit = max_array_bytes()
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        body = node.attrs.get("body")
+        if isinstance(body, Graph):
+            stack.extend(body.nodes)
+        for shape, dtype in (node.types or ((node.shape, node.dtype),)):
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+            if nbytes > limit:
+                label = node.meta.name or node.op
+                raise BackendError(
+                    f"{label} ({node.op} -> {type_string(shape, np.dtype(dtype))}){where(node.meta)} needs "
+                    f"{_bytes_text(nbytes)}, more than the {_bytes_text(limit)} an array may take "
+                    "(GRAPHC_MAX_ARRAY_BYTES sets the limit; by default the machine's memory)")

@@ -7,6 +7,8 @@ what was expected and what came.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .dtypes import type_string
@@ -43,6 +45,9 @@ def check_input(placeholder, value, batch: bool = False) -> np.ndarray:
         if shape == placeholder.shape and (value.ndim == len(shape) + batch):
             return value
     name = placeholder.attrs["name"]
+    if isinstance(value, np.ma.MaskedArray):
+        raise InputError(f"input {name!r}: a masked array, whose mask graphc would drop; pass "
+                         "value.filled(fill) or the values you mean")
     if type(value) in (int, float) and not batch and placeholder.shape == ():
         weak = _python_scalar(placeholder, value)
         if weak is not None:
@@ -78,7 +83,13 @@ def _python_scalar(placeholder, value):
                 f"the int {value}, which does not fit in {placeholder.dtype}"
             )
         try:
-            return np.asarray(value, dtype=placeholder.dtype)
+            with np.errstate(over="ignore"):
+                arr = np.asarray(value, dtype=placeholder.dtype)
+            if kind == "f" and np.isinf(arr) and not math.isinf(value):  # 1e39 for a float32 input
+                largest = np.finfo(placeholder.dtype).max
+                raise InputError(f"input {placeholder.attrs['name']!r}: {value!r} overflows "
+                                 f"{placeholder.dtype} (its largest value is {largest})")
+            return arr
         except OverflowError:  # a Python int beyond any float (10**400)
             digits = len(str(abs(value)))
             expected = _expected(placeholder, False)

@@ -20,7 +20,9 @@ import json
 import math
 import os
 import secrets
+import stat
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,11 @@ _ATTR_KINDS = {"name": "name", "dtype": "dtype", "shape": "shape", "axes": "axes
                "keepdims": "bool", "starts": "ints", "steps": "ints", "lengths": "shape", "offset": "int",
                "subscripts": "str"}
 
+# what reading a damaged .npz raises: a bad archive or header, corrupted deflate data (zlib.error),
+# an encrypted entry (RuntimeError), an unknown compression method (NotImplementedError)
+NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError,
+              NotImplementedError)
+
 
 # ----------------------------------------------------------------------------------------------
 # Writing
@@ -90,12 +97,31 @@ def save(graph: Graph, path, *, npz_threshold: int = NPZ_THRESHOLD) -> None:
     _write_atomic(path, lambda f: f.write(text))
 
 
+def _regular_file(path: Path, what: str) -> Path:
+    """``path`` itself, or the file an existing symlink names, when it is a regular file or does
+    not exist yet; a device, a FIFO or a directory is refused (renaming over one replaced it, and
+    reading /dev/zero or a FIFO never ends)."""
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise SerializationError(f"{what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise SerializationError(f"{what} {path}: not a regular file (a device, FIFO or directory)")
+    return target
+
+
 def _write_atomic(path: Path, write) -> None:
+    path = _regular_file(path, "cannot write")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")  # "x": never an existing file
     try:
         with open(tmp, "xb") as f:  # the usual permissions (mkstemp's would be private)
             write(f)
         os.replace(tmp, path)
+    except OSError as exc:  # a read-only or full folder, a missing directory
+        raise SerializationError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -215,6 +241,8 @@ def load(path) -> Graph:
     :class:`SerializationError`.
     """
     path = Path(path)
+    if path.exists():
+        _regular_file(path, "cannot read")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise SerializationError(f"$: the file has {size} bytes, more than the limit of {MAX_FILE_BYTES}")
@@ -564,7 +592,7 @@ class _Loader:
             _fail(f"{path}.npz", f"array {key!r} is larger than the declared {list(shape)} {dtype}")
         try:
             arr = self.npz[key]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except NPZ_ERRORS as exc:
             _fail(f"{path}.npz", f"cannot read array {key!r}: {exc}")
         if arr.shape != shape or arr.dtype.kind != dtype.kind or arr.dtype.itemsize != dtype.itemsize:
             _fail(f"{path}.npz", f"array {key!r} is {arr.dtype}{list(arr.shape)}, the node declares "
@@ -583,11 +611,13 @@ class _Loader:
         _string(name, "$.arrays")
         if not name or name in (".", "..") or any(c in name for c in "/\\\0:"):
             _fail("$.arrays", f"expected a file name in the same directory, got {name!r}")
+        if (self.directory / name).exists():
+            _regular_file(self.directory / name, "cannot read")
         if not zipfile.is_zipfile(self.directory / name):
             _fail("$.arrays", f"{name!r} is missing or not an .npz file")
         try:
             npz = np.load(self.directory / name, allow_pickle=False)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except NPZ_ERRORS as exc:
             _fail("$.arrays", f"cannot read {name!r}: {exc}")
         if not isinstance(npz, np.lib.npyio.NpzFile):
             _fail("$.arrays", f"{name!r} is not an .npz file")

@@ -150,6 +150,8 @@ def test_usage_errors_exit_with_2(capsys, tmp_path, quadratic_file):
     assert code == 2 and "not an .npz file" in err
     code, _, err = graphc(capsys, "grad", path, "-o", tmp_path / "no" / "such" / "dir.json")
     assert code == 2 and "cannot write" in err
+    code, _, err = graphc(capsys, "render", path, "-o", tmp_path / "x.svgz")  # exited 1
+    assert code == 2 and "give a picture (.dot, .gv, .pdf, .png, .svg)" in err
     code, _, err = graphc(capsys, "render", tmp_path / "missing.json", "-o", tmp_path / "m.svg")
     assert code == 2 and "is neither a file nor a built-in example" in err
     code, _, err = graphc(capsys, "frobnicate")

@@ -159,3 +159,146 @@ def test_the_readmes_safe_where_keeps_the_untaken_branch_finite(backend):
     for out, expected in ((naive, [np.nan, np.nan, 0.5, 0.25]), (safe, [0.0, 0.0, 0.5, 0.25])):
         grad = gc.compile(gc.grad(gc.Graph([x], [gc.sum(out)]), "x"), backend=backend)(x=value)[1]
         np.testing.assert_array_equal(grad, expected)
+
+
+# --- sizes, files ---------------------------------------------------------------------------------
+
+
+def test_a_graph_too_large_for_one_numba_kernel_is_refused_cleanly_in_a_subprocess():
+    """The gradient of sin applied 50,000 times (150,000 nodes) crashed the interpreter in numba's
+    compiler; it is now refused before any code is generated, naming the limit and what to do."""
+    script = textwrap.dedent("""
+        import graphc as gc
+        x = gc.placeholder("x")
+        y = x
+        for _ in range(50000):
+            y = gc.sin(y)
+        try:
+            gc.compile(gc.grad(gc.Graph([x], [y]), "x"), backend="numba", cache=False)
+        except gc.BackendError as exc:
+            print(exc)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "has 150000 nodes (loop bodies included), more than the numba backend compiles into one kernel " \
+           "(50000; GRAPHC_NUMBA_MAX_NODES sets it)" in done.stdout
+    assert "gc.scan" in done.stdout
+
+
+def test_a_value_larger_than_memory_is_refused_before_it_is_allocated(monkeypatch):
+    x = gc.placeholder("x", (65536,))
+    outer = gc.Graph([x], [gc.sum(gc.expand_dims(x, 1) * gc.expand_dims(x, 0))])
+    monkeypatch.setenv("GRAPHC_MAX_ARRAY_BYTES", str(2**30))
+    with pytest.raises(gc.BackendError, match=r"mul \(mul -> f64\[65536,65536\]\) \(at .*\) needs 32.0 GiB, "
+                                              r"more than the 1.0 GiB an array may take"):
+        gc.compile(outer, backend="numpy", optimize=False)  # the interpreter holds every value
+    # the numba backend's fused loop holds no such array: it runs
+    assert gc.compile(outer, backend="numba")(x=np.ones(65536))[0] == 65536.0**2
+    with pytest.raises(gc.BackendError, match="the .* an array may take"):
+        gc.compile(gc.Graph([x], [gc.broadcast_to(x, (65536, 65536))]), backend="numba")  # an output
+
+
+def _saved_with_an_npz(tmp_path):
+    x = gc.placeholder("x", (2000,))
+    path = tmp_path / "g.json"
+    gc.save(gc.Graph([x], [x * gc.constant(np.linspace(0, 1, 2000))]), path)
+    return path, tmp_path / "g.json.npz"
+
+
+def _patch_zip_headers(npz, flag: int | None = None, method: int | None = None):
+    data = bytearray(npz.read_bytes())
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = data.find(signature)
+        while at >= 0:
+            if flag is not None:
+                data[at + flag_at] |= flag
+            if method is not None:
+                data[at + method_at:at + method_at + 2] = method.to_bytes(2, "little")
+            at = data.find(signature, at + 4)
+    npz.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["deflate", "encrypted", "method"])
+def test_a_damaged_npz_beside_a_graph_is_a_serialization_error(tmp_path, damage):
+    path, npz = _saved_with_an_npz(tmp_path)
+    if damage == "deflate":  # the same arrays compressed, then the compressed bytes damaged
+        with np.load(npz) as arrays:
+            np.savez_compressed(npz, **{k: arrays[k] for k in arrays.files})
+        data = bytearray(npz.read_bytes())
+        for i in range(200, 400):
+            data[i] ^= 0x5A
+        npz.write_bytes(bytes(data))
+    else:
+        encrypted, method = damage == "encrypted", damage == "method"
+        _patch_zip_headers(npz, flag=1 if encrypted else None, method=99 if method else None)
+    with pytest.raises(gc.SerializationError):  # was zlib.error, RuntimeError, NotImplementedError
+        gc.load(path)
+
+
+def test_save_writes_through_a_symlink_and_refuses_what_is_not_a_regular_file(tmp_path):
+    import os
+
+    x = gc.placeholder("x")
+    graph = gc.Graph([x], [x + 1.0])
+    target = tmp_path / "real.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    gc.save(graph, link)
+    assert link.is_symlink() and target.is_file() and gc.load(link).input_names == ("x",)
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    with pytest.raises(gc.SerializationError, match="not a regular file"):
+        gc.save(graph, fifo)
+    with pytest.raises(gc.SerializationError, match="not a regular file"):
+        gc.load(fifo)  # reading a FIFO blocked forever
+    assert fifo.exists() and not fifo.is_file()  # still the FIFO, not replaced by a regular file
+    with pytest.raises(gc.SerializationError, match="not a regular file"):
+        gc.load("/dev/zero")
+    with pytest.raises(gc.SerializationError, match="cannot write"):
+        gc.save(graph, tmp_path / "missing-folder" / "g.json")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_that_would_lose_their_meaning_are_refused(backend):
+    s, v = gc.placeholder("s", (), "float32"), gc.placeholder("v", (2,))
+    scalar = gc.compile(gc.Graph([s], [s * 2.0]), backend=backend)
+    with pytest.raises(gc.InputError, match=r"input 's': 1e\+39 overflows float32"):
+        scalar(s=1e39)  # was inf
+    assert scalar(s=float("inf"))[0] == np.inf and scalar(s=2.5)[0] == 5.0  # an inf given stays one
+    vector = gc.compile(gc.Graph([v], [v * 2.0]), backend=backend)
+    with pytest.raises(gc.InputError, match="a masked array, whose mask graphc would drop"):
+        vector(v=np.ma.array([1.0, 2.0], mask=[0, 1]))
+
+
+_CACHED = textwrap.dedent("""
+    import numpy as np, graphc as gc
+    x = gc.placeholder("x", (3,))
+    f = gc.compile(gc.Graph([x], [gc.sum(gc.cos(x) * 3.0 + 0.375)]), backend="numba")
+    print(float(f(x=np.ones(3))[0]))
+""")
+
+
+def _in_a_new_process(cache_dir):
+    import os
+
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
+    return subprocess.run([sys.executable, "-c", _CACHED], capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+def test_a_damaged_kernel_cache_entry_is_rebuilt_and_an_unusable_folder_falls_back_with_a_warning(tmp_path):
+    expected = repr(float(np.sum(np.cos(np.ones(3)) * 3.0 + 0.375)))
+    first = _in_a_new_process(tmp_path / "cache")
+    assert first.returncode == 0 and first.stdout.strip() == expected, first.stderr
+    damaged = list((tmp_path / "cache").rglob("*.nb[ic]"))
+    assert damaged
+    for path in damaged:  # numba's index and machine code: every later process failed on them
+        path.write_bytes(b"\x1b\x00 not a pickle")
+    for _ in range(2):  # rebuilt once, then loaded from the rebuilt entry
+        again = _in_a_new_process(tmp_path / "cache")
+        assert again.returncode == 0 and again.stdout.strip() == expected, again.stderr
+    (tmp_path / "a-file").write_text("not a folder")
+    fallback = _in_a_new_process(tmp_path / "a-file")
+    assert fallback.returncode == 0 and fallback.stdout.strip() == expected, fallback.stderr
+    assert "graphc's kernel cache" in fallback.stderr
+    assert "cannot be used (Not a directory)" in fallback.stderr

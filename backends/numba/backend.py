@@ -7,6 +7,8 @@ kernel cache (:mod:`.cache`) and jits it for the exact argument types the graph 
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import threading
 import time
@@ -34,6 +36,56 @@ OPTIONS = {"parallel": True, "cache": True, "rows": True}
 _LOADED: dict[str, object] = {}  # cache key -> compiled dispatcher, for this process
 _KEY_LOCKS: dict[str, threading.Lock] = {}
 _KEY_LOCKS_LOCK = threading.Lock()
+
+
+def max_kernel_nodes() -> int:
+    """The most nodes one kernel may hold (``GRAPHC_NUMBA_MAX_NODES``, default 50,000). numba's
+    compiler crashed the interpreter (SIGSEGV) on straight-line kernels of 150,000-300,000 nodes
+    and took minutes well below that; 24,000 nodes compile in about 25 s on the reference machine."""
+    text = os.environ.get("GRAPHC_NUMBA_MAX_NODES", "50000")
+    try:
+        return int(text)
+    except ValueError:
+        raise BackendError(f"GRAPHC_NUMBA_MAX_NODES must be an integer, got {text!r}") from None
+
+
+def _node_count(graph: Graph) -> int:
+    total, stack = 0, [graph]
+    while stack:
+        g = stack.pop()
+        total += len(g)
+        stack.extend(n.attrs["body"] for n in g.nodes if isinstance(n.attrs.get("body"), Graph))
+    return total
+
+
+def check_size(graph: Graph) -> None:
+    """Refuse, before any code is generated, a graph too large for one numba kernel."""
+    count, limit = _node_count(graph), max_kernel_nodes()
+    if count > limit:
+        raise BackendError(
+            f"graph {graph.name or ''!r} has {count} nodes (loop bodies included), more than the numba "
+            f"backend compiles into one kernel ({limit}; GRAPHC_NUMBA_MAX_NODES sets it): numba's compiler "
+            "crashes or takes many minutes on such kernels. Write repeated steps as a loop (gc.scan, "
+            "gc.fori_loop), whose body compiles once, or use the numpy backend")
+
+
+def _check_workspace(gen: Generator) -> None:
+    """The workspace arrays a kernel keeps between calls, each within the array size limit."""
+    from graphc.compile import _bytes_text, max_array_bytes
+
+    limit = max_array_bytes()
+    for name, shape, dtype in gen.workspace:
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+        if nbytes > limit:
+            raise BackendError(f"the kernel's workspace array {name} {shape} needs {_bytes_text(nbytes)}, "
+                               f"more than the {_bytes_text(limit)} an array may take "
+                               "(GRAPHC_MAX_ARRAY_BYTES)")
+
+
+def _compile_failure(graph: Graph, path, exc: BaseException) -> BackendError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return BackendError(f"numba could not compile the kernel of graph {graph.name or ''!r}: {first} "
+                        f"(generated source: {path})")
 
 
 def _key_lock(key: str) -> threading.Lock:
@@ -119,6 +171,7 @@ class NumbaBackend:
         return self._compile_generated(graph, batch, opts, *self._generate(paired, batch, opts))
 
     def _compile_generated(self, graph: Graph, batch: tuple, opts: dict, gen: Generator, source: str):
+        _check_workspace(gen)
         key = cache.kernel_key(graph.digest, batch, opts, source)
         signature = tuple(_numba_type(n.dtype, n.ndim + batched) for _, n, batched in gen.args)
         signature += tuple(_numba_type(dtype, len(shape)) for _, shape, dtype in gen.workspace)
@@ -143,11 +196,15 @@ class NumbaBackend:
         try:
             dispatcher.compile(signature)  # numba loads it from its cache when it can
         except Exception as exc:  # noqa: BLE001 - a numba failure is reported as ours
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BackendError(
-                f"numba could not compile the kernel of graph {graph.name or ''!r}: {first} "
-                f"(generated source: {path})"
-            ) from exc
+            if not (opts["cache"] and cache.discard(path)):
+                raise _compile_failure(graph, path, exc) from exc
+            # a damaged cache entry (numba's index unreadable: every later process failed on it):
+            # discarded above, compiled afresh once
+            dispatcher, path = self._load(source, key, opts)
+            try:
+                dispatcher.compile(signature)
+            except Exception as again:  # noqa: BLE001
+                raise _compile_failure(graph, path, again) from again
         dispatcher.disable_compile()  # inputs are normalised to the signature: never recompile
         _LOADED[key] = (dispatcher, path)
         hit = opts["cache"] and sum(dispatcher.stats.cache_hits.values()) > 0
@@ -229,6 +286,7 @@ class NumbaBackend:
         if not isinstance(graph, Graph):
             raise BackendError(f"the numba backend compiles a Graph, got {type(graph).__name__}")
         graph = inline_calls(graph)
+        check_size(graph)
         check_lowerable(graph)
         return pair_products(graph)
 
@@ -257,8 +315,13 @@ class NumbaBackend:
     @staticmethod
     def _load(source: str, key: str, opts: dict):
         if opts["cache"]:
-            path = cache.publish(source, key)
-            return cache.import_module(path).kernel, path
+            try:
+                path = cache.publish(source, key)
+                return cache.import_module(path).kernel, path
+            except OSError as exc:  # read-only, full, or a file where the folder should be
+                cache.warn_unusable(exc)
+                opts["cache"] = False
+                source = source.replace("cache=True", "cache=False")
         namespace: dict = {}
         path = f"<graphc kernel {key}>"
         exec(compile(source, path, "exec"), namespace)  # noqa: S102 - our own generated code

@@ -22,6 +22,7 @@ import importlib.util
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numba
@@ -110,3 +111,34 @@ def import_module(path: Path):
         del sys.modules[name]
         raise
     return module
+
+
+def discard(path) -> bool:
+    """Remove the cache entry of the kernel module at ``path`` (its source, numba's index and
+    machine code) and forget the module; True if there was anything to remove."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    sys.modules.pop(path.stem, None)
+    removed = False
+    for found in [path, *(path.parent / "__pycache__").glob(f"{path.stem}.*")]:
+        try:
+            found.unlink()
+            removed = True
+        except OSError:
+            pass
+    return removed
+
+
+_warned_unusable = False
+
+
+def warn_unusable(exc: OSError) -> None:
+    """Once per process: the cache folder cannot be written, kernels compile in memory."""
+    global _warned_unusable
+    if not _warned_unusable:
+        _warned_unusable = True
+        reason = exc.strerror or exc
+        warnings.warn(f"graphc's kernel cache {cache_dir() / 'numba'} cannot be used ({reason}); "
+                      "kernels are compiled in memory and not kept (set GRAPHC_CACHE_DIR to a writable "
+                      "folder)", RuntimeWarning, stacklevel=4)

@@ -141,7 +141,7 @@ class NumbaKernel(_Compiled):
         def call_exact(args):
             try:
                 return [wrap(run(*args)[0])]
-            except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
+            except (ArithmeticError, ValueError, IndexError, MemoryError, np.linalg.LinAlgError) as exc:
                 raise failure(exc) from None
 
         return call_exact
@@ -159,7 +159,7 @@ class NumbaKernel(_Compiled):
         """The outputs for inputs exactly as the signature declares them (``call_exact``)."""
         try:
             results = self._run(*args, *self._constants, *workspace)
-        except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
+        except (ArithmeticError, ValueError, IndexError, MemoryError, np.linalg.LinAlgError) as exc:
             raise _kernel_failure(self, exc) from None
         if self._scalar_out:
             results = list(results)
@@ -240,7 +240,7 @@ class RowBlockedKernel(_Compiled):
                 self._run(self.plan.n_blocks, block_args, accumulators, workspaces)
             # thread by thread, in order; a 0-d one as a 0-d array, as kernels return them
             sums = [np.asarray(a.sum(axis=0), dtype=a.dtype) for a in accumulators]
-        except (ArithmeticError, ValueError, IndexError, np.linalg.LinAlgError) as exc:
+        except (ArithmeticError, ValueError, IndexError, MemoryError, np.linalg.LinAlgError) as exc:
             self._states.append(state)  # run_blocks returns once every thread is done
             raise _kernel_failure(self, exc) from None
         # anything else (KeyboardInterrupt while waiting) drops the state: a thread may still write
