@@ -1,9 +1,12 @@
 """Random valid graphs for property tests: the hypothesis strategy :func:`random_graphs`.
 
-``random_graphs()`` draws ``(graph, sample)``: a graph built with the public API over most of the op
-set (elementwise math, comparisons and ``where``, reductions, ``matmul``, reshapes, transposes,
-broadcasts, slices, concatenation, casts) and a function ``sample(rng) -> {input name: float64
-array}`` drawing inputs from each input's domain.
+``random_graphs()`` draws ``(graph, sample)``: a graph built with the public API over every
+primitive of the registry (tests/test_graphgen.py checks that it produces each): elementwise math,
+comparisons and ``where``, reductions, products, reshapes, transposes, broadcasts, slices,
+concatenation, casts, gathers and scatters, running totals, loops, a custom derivative, and the
+solves, inverses, determinants and factorizations of a well-conditioned matrix built from a value;
+and a function ``sample(rng) -> {input name: float64 array}`` drawing inputs from each input's
+domain.
 
 Every node carries an interval that bounds its values (interval arithmetic, conservative), and an
 op is only applied where its result stays finite and moderate: ``log`` and ``sqrt`` of values
@@ -28,6 +31,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import graphc as gc
+from graphc.ops.structural import unslice_op
 
 BOUND = 1e4  # no node may exceed this magnitude
 
@@ -86,10 +90,24 @@ UNARY = {
     "abs": (lambda lo, hi: True, gc.abs, lambda lo, hi: (0.0 if lo <= 0 <= hi else min(abs(lo), abs(hi)),
                                                        max(abs(lo), abs(hi)))),
     "stop_gradient": (lambda lo, hi: True, gc.stop_gradient, lambda lo, hi: (lo, hi)),
+    "arctan": (lambda lo, hi: True, gc.arctan, _mono(math.atan)),
+    # of 0.9 tanh(x): inside (-1, 1) for any x, where both are smooth
+    "arcsin": (lambda lo, hi: True, lambda x: gc.arcsin(0.9 * gc.tanh(x)),
+               _mono(lambda v: math.asin(0.9 * math.tanh(v)))),
+    "arccos": (lambda lo, hi: True, lambda x: gc.arccos(0.9 * gc.tanh(x)),
+               lambda lo, hi: (math.acos(0.9 * math.tanh(hi)), math.acos(0.9 * math.tanh(lo)))),
+    "sinh": (lambda lo, hi: -4 <= lo and hi <= 4, gc.sinh, _mono(math.sinh)),
+    "cosh": (lambda lo, hi: -4 <= lo and hi <= 4, gc.cosh,
+             lambda lo, hi: (1.0, max(math.cosh(lo), math.cosh(hi)))),
+    "erf": (lambda lo, hi: True, gc.erf, _mono(math.erf)),
+    "sign": (lambda lo, hi: True, gc.sign, lambda lo, hi: (-1.0, 1.0)),
 }
-# left out of smooth graphs, whose derivatives are checked against finite differences: kinks, and
-# stop_gradient (smooth, but its declared derivative is zero where the differences see the identity)
-NON_SMOOTH = {"abs", "maximum", "minimum", "where", "max", "min", "argmax", "stop_gradient"}
+# left out of smooth graphs, whose derivatives are checked against finite differences: kinks and
+# steps; stop_gradient (smooth, but its declared derivative is zero where the differences see the
+# identity); and a round trip through float32, whose rounding steps (2**-24 relative) are larger than
+# a difference quotient's step resolves
+NON_SMOOTH = {"abs", "maximum", "minimum", "where", "max", "min", "argmax", "stop_gradient", "sign",
+              "compare", "mod", "floordiv", "cast", "cast_chain"}
 
 
 def _mul_interval(a, b):
@@ -106,11 +124,16 @@ BINARY = {
     "minimum": (lambda a, b: True, gc.minimum, lambda a, b: (min(a[0], b[0]), min(a[1], b[1]))),
     "pow": (lambda a, b: a[0] >= 0.1 and -2 <= b[0] and b[1] <= 2, gc.power,
             lambda a, b: _interval(*(x**y for x in a for y in b))),
+    "mod": (lambda a, b: b[0] >= 0.5 or b[1] <= -0.5, gc.remainder,
+            lambda a, b: (-max(abs(b[0]), abs(b[1])), max(abs(b[0]), abs(b[1])))),
+    "floordiv": (lambda a, b: b[0] >= 0.5 or b[1] <= -0.5, gc.floor_divide,
+                 lambda a, b: (-2 * max(abs(a[0]), abs(a[1])) - 1, 2 * max(abs(a[0]), abs(a[1])) + 1)),
 }
 
 STRUCTURAL = ("reshape", "transpose", "broadcast_to", "slice", "concatenate", "sum", "mean", "max",
               "matmul", "where", "cast", "take", "take_along_axis", "scatter_add", "scatter", "cumsum",
-              "cumprod", "softmax", "argmax", "factor")
+              "cumprod", "softmax", "argmax", "factor", "compare", "min", "argmin", "matrix", "decompose",
+              "recurrence", "unslice", "scan", "custom", "scatter_along")
 BAIT = ("mul_one", "add_zero", "sub_zero", "mul_zero_const", "double_neg", "double_transpose",
         "log_exp", "exp_log", "sum_broadcast", "x_plus_x", "repeat", "reshape_reshape", "cast_chain",
         "scalar_chain", "neg_mul")
@@ -130,6 +153,72 @@ def _pick(draw, values, accept=lambda v: True):
     if not candidates:
         return None
     return draw(st.sampled_from(candidates))
+
+
+@gc.custom_vjp(vjp=lambda g, out, x: (g * 3.0 * x * x,))
+def _CUBE(x):
+    return x * x * x
+
+
+def _square_matrix(a):
+    """A symmetric positive-definite matrix from a vector of up to 4 values: distinct eigenvalues
+    near n + 1, n + 2.5, ... (a small rank-one term moves them by less than their gaps)."""
+    n = a.shape[0]
+    u = gc.tanh(a.node) * 0.2
+    base = gc.constant(np.diag(n + 1.0 + 1.5 * np.arange(n)))
+    return n, gc.expand_dims(u, -1) * gc.expand_dims(u, -2) + base
+
+
+def _matrix_step(draw, op, a):
+    """Solves, inverses, factorizations and matrix ops of one well-conditioned matrix."""
+    if a.node.size == 0:
+        return None
+    if a.node.ndim != 1 or a.shape[0] > 4:  # any value: its first (up to) four elements
+        a = Value(gc.reshape(a.node, (-1,))[:draw(st.integers(1, min(4, a.node.size)))], a.lo, a.hi)
+    lo, hi = a.lo, a.hi
+    n, m = _square_matrix(a)
+    top = n + 1.0 + 1.5 * (n - 1) + 0.2  # the largest eigenvalue, at most
+    bound = math.sqrt(n) * max(abs(lo), abs(hi)) / (n + 1)  # |M⁻¹ a| <= |a| / (n + 1)
+    if op == "factor":  # written as a user would: the passes share the factors
+        kind = draw(st.sampled_from(["gen", "pos", "inverse"]))
+        if kind == "inverse":
+            inverse = gc.linalg.inv(m, assume_a=draw(st.sampled_from(["gen", "pos"])))
+            return Value(inverse @ a.node, -bound, bound)
+        logdet = gc.linalg.slogdet(m)[1] if kind == "gen" else gc.linalg.logdet(m, assume_a="pos")
+        return Value(gc.linalg.solve(m, a.node, assume_a=kind) + 0.1 * logdet, -bound, bound + 1.0)
+    if op == "matrix":
+        kind = draw(st.sampled_from(["diagonal", "embed", "symmetrize", "einsum", "triangular", "det"]))
+        m2 = max(abs(lo), abs(hi), top)
+        if kind == "diagonal":
+            return Value(gc.diagonal(m), 0.0, top)
+        if kind == "embed":
+            return Value(gc.diag(a.node, draw(st.integers(-1, 1))), min(lo, 0.0), max(hi, 0.0))
+        if kind == "symmetrize":
+            return Value(gc.symmetrize(m * gc.expand_dims(a.node, 0)), -m2 * m2, m2 * m2)
+        if kind == "einsum":
+            return Value(gc.einsum("ij,j->i", m, a.node), -n * m2 * m2, n * m2 * m2)
+        if kind == "triangular":
+            factor = gc.cholesky(m)
+            return Value(gc.solve_triangular(factor, a.node, lower=True, trans=draw(st.sampled_from([0, 1]))),
+                         -n * max(abs(lo), abs(hi)), n * max(abs(lo), abs(hi)))
+        return Value(gc.det(m) * 1e-3, 0.0, 1e-3 * top**n)
+    kind = draw(st.sampled_from(["eigh", "eigvalsh", "svd", "lu", "pos"]))
+    if kind == "eigh":
+        w, q = gc.eigh(m)
+        return Value(w + gc.sum(q * q, axis=0), 1.0, top + 1.0)  # squares: the vectors' signs do not matter
+    if kind == "eigvalsh":
+        return Value(gc.eigvalsh(m), n + 0.5, top)
+    if kind == "svd":
+        return Value(gc.svd(m, full_matrices=False)[1], n + 0.5, top)
+    if kind == "lu":  # the ops the factorizations pass makes, built directly
+        lu, piv = gc.lu_factor(m)
+        parts = [gc.lu_solve(m, lu, piv, a.node, draw(st.sampled_from([0, 1]))),
+                 gc.lu_inv(m, lu, piv) @ a.node, gc.lu_slogdet(m, lu, piv)[1] * 0.1 + 0.0 * a.node]
+        return Value(sum(parts[1:], parts[0]), -2 * bound, 2 * bound + 1.0)
+    factor = gc.cholesky(m)
+    parts = [gc.pos_solve(m, factor, a.node), gc.pos_inv(m, factor) @ a.node,
+             gc.pos_logdet(m, factor) * 0.1 + 0.0 * a.node]
+    return Value(sum(parts[1:], parts[0]), -2 * bound, 2 * bound + 1.0)
 
 
 def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on purpose
@@ -169,7 +258,7 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
             return None
         b = _pick(draw, values, lambda v: v.shape[1:] == a.shape[1:] and v.node.ndim == a.node.ndim)
         return Value(gc.concatenate([a.node, b.node], axis=0), min(lo, b.lo), max(hi, b.hi))
-    if op in ("sum", "mean", "max"):
+    if op in ("sum", "mean", "max", "min"):
         if a.node.ndim == 0:
             return None
         axis = draw(st.sampled_from([None, 0, -1]))
@@ -177,7 +266,7 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
         n = a.node.size if axis is None else a.shape[axis]
         if op == "sum":
             return Value(gc.sum(a.node, axis, keepdims), *_interval(n * lo, n * hi, lo, hi))
-        fn = gc.mean if op == "mean" else gc.max
+        fn = {"mean": gc.mean, "max": gc.max, "min": gc.min}[op]
         return Value(fn(a.node, axis, keepdims), lo, hi)
     if op == "matmul":
         if a.node.ndim == 0:
@@ -216,7 +305,7 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
         k = len(idx)
         return Value(gc.scatter_add(a.node, gc.constant(idx), b.node, axis, mode),
                      *_interval(lo + k * min(b.lo, 0), hi + k * max(b.hi, 0)))
-    if op in ("cumsum", "cumprod", "softmax", "argmax"):
+    if op in ("cumsum", "cumprod", "softmax", "argmax", "argmin"):
         if a.node.ndim == 0:
             return None
         axis = draw(st.integers(0, a.node.ndim - 1))
@@ -229,21 +318,53 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
             return Value(gc.cumprod(a.node, axis), -(m**n), m**n) if m**n < 1e3 else None
         if op == "softmax":
             return Value(gc.softmax(a.node, axis), 0.0, 1.0)
-        return Value(gc.cast(gc.argmax(a.node, axis), "float64"), 0.0, float(n - 1))
-    if op == "factor":  # solves, inverses and log-determinants of one matrix: shared factors
-        if a.node.ndim != 1 or not 1 <= a.shape[0] <= 4:
+        fn = gc.argmax if op == "argmax" else gc.argmin
+        return Value(gc.cast(fn(a.node, axis), "float64"), 0.0, float(n - 1))
+    if op in ("factor", "matrix", "decompose"):
+        return _matrix_step(draw, op, a)
+    if op == "compare":
+        b = _pick(draw, values, lambda v: _broadcastable(a.shape, v.shape))
+        cmp = draw(st.sampled_from([gc.equal, gc.not_equal, gc.less_equal, gc.greater_equal, gc.less,
+                                    gc.greater]))
+        return Value(gc.cast(cmp(a.node, b.node), "float64"), 0.0, 1.0)
+    if op == "recurrence":  # y_i = a_i y_(i-1) + b_i with |a_i| < 1: bounded by |b| / (1 - max |a|)
+        if a.node.ndim == 0:
             return None
-        n = a.shape[0]
-        u = gc.tanh(a.node)
-        eye = gc.constant((n + 1.0) * np.eye(n))
-        m = gc.expand_dims(u, -1) * gc.expand_dims(u, -2) + eye  # eigenvalues >= n + 1
-        bound = math.sqrt(n) * max(abs(lo), abs(hi)) / (n + 1)  # |M⁻¹ a| <= |a| / (n + 1)
-        kind = draw(st.sampled_from(["gen", "pos", "inverse"]))
-        if kind == "inverse":
-            inverse = gc.linalg.inv(m, assume_a=draw(st.sampled_from(["gen", "pos"])))
-            return Value(inverse @ a.node, -bound, bound)
-        logdet = gc.linalg.slogdet(m)[1] if kind == "gen" else gc.linalg.logdet(m, assume_a="pos")
-        return Value(gc.linalg.solve(m, a.node, assume_a=kind) + 0.1 * logdet, -bound, bound + 1.0)
+        m = max(abs(lo), abs(hi))
+        decay = 0.5 * gc.tanh(a.node)
+        return Value(gc.linear_recurrence(decay, a.node, axis=draw(st.integers(0, a.node.ndim - 1)),
+                                          reverse=draw(st.booleans())), -2 * m, 2 * m)
+    if op == "unslice":  # the adjoint of a slice: the values placed into zeros of a larger shape
+        if a.node.ndim == 0:
+            return None
+        shape = (a.shape[0] * 2 + 1,) + a.shape[1:]
+        rest = a.node.ndim - 1
+        placed = unslice_op(a.node, shape, (1,) + (0,) * rest, (2,) + (1,) * rest)
+        return Value(placed, min(lo, 0.0), max(hi, 0.0))
+    if op == "scan":  # a running, damped sum over the leading axis: one loop node and its items
+        if a.node.ndim == 0:
+            return None
+        m = max(abs(lo), abs(hi))
+
+        def body(carry, x):
+            new = 0.5 * carry + gc.sin(x)
+            return new, new * x
+        final, ys = gc.scan(body, gc.zeros_like(a.node[0]), a.node)
+        return Value(ys + gc.sum(final), -(2 * m + 2 * a.node.size), 2 * m + 2 * a.node.size)
+    if op == "custom":  # a function with a derivative of its own (right, so checks still hold)
+        return Value(_CUBE(a.node), *_interval(lo**3, hi**3)) if max(abs(lo), abs(hi)) < 20 else None
+    if op == "scatter_along":
+        if a.node.ndim == 0:
+            return None
+        axis = draw(st.integers(0, a.node.ndim - 1))
+        n = a.shape[axis]
+        shape = tuple(draw(st.integers(1, 3)) if d == axis else m for d, m in enumerate(a.shape))
+        idx = np.array(draw(st.lists(st.integers(0, n - 1), min_size=int(np.prod(shape)),
+                                     max_size=int(np.prod(shape)))), np.int64).reshape(shape)
+        values_ = gc.take_along_axis(a.node, gc.constant(idx), axis) * 0.5
+        k = shape[axis]
+        return Value(gc.scatter_add_along_axis(a.node, gc.constant(idx), values_, axis),
+                     *_interval(lo + k * min(lo / 2, 0), hi + k * max(hi / 2, 0)))
     if op in ("cast", "cast_chain"):
         wide = gc.cast(gc.cast(a.node, "float32"), "float64")
         if op == "cast":
