@@ -302,3 +302,38 @@ def test_a_damaged_kernel_cache_entry_is_rebuilt_and_an_unusable_folder_falls_ba
     assert fallback.returncode == 0 and fallback.stdout.strip() == expected, fallback.stderr
     assert "graphc's kernel cache" in fallback.stderr
     assert "cannot be used (Not a directory)" in fallback.stderr
+
+
+_A, _B = gc.placeholder("a", (3, 3)), gc.placeholder("b", (3,))
+_S = (_A + gc.matrix_transpose(_A)) * 0.5
+LINALG_ON_SPECIAL = {
+    "inv": lambda: gc.linalg.inv(_A), "solve": lambda: gc.linalg.solve(_A, _B),
+    "det": lambda: gc.linalg.det(_A),
+    "slogdet": lambda: gc.stack(gc.linalg.slogdet(_A)), "cholesky": lambda: gc.linalg.cholesky(_S),
+    "eigh": lambda: gc.linalg.eigh(_S)[0], "eigvalsh": lambda: gc.linalg.eigvalsh(_S),
+    "svdvals": lambda: gc.linalg.svdvals(_A), "norm2": lambda: gc.linalg.norm(_A, ord=2),
+    "solve_triangular": lambda: gc.linalg.solve_triangular(_A, _B, lower=True),
+    "pos_solve": lambda: gc.linalg.solve(_S, _B, assume_a="pos"),
+    "logdet_pos": lambda: gc.linalg.logdet(_S, assume_a="pos"),
+}
+
+
+@pytest.mark.parametrize("special", [np.inf, np.nan])
+@pytest.mark.parametrize("op", sorted(LINALG_ON_SPECIAL))
+def test_linear_algebra_on_inf_and_nan_behaves_alike_on_both_backends(op, special):
+    """Each op gives numpy's numbers (NaN, inf) on both backends, or the same error; eigh and
+    eigvalsh of a matrix with an inf were NaN on numpy and a GraphError on numba."""
+    value = np.eye(3) * 3.0
+    value[0, 0] = special
+    graph = gc.Graph([_A, _B], [LINALG_ON_SPECIAL[op]()])
+    results = []
+    for backend in BACKENDS:
+        try:
+            with np.errstate(all="ignore"):
+                results.append(gc.compile(graph, backend=backend)(a=value, b=np.ones(3))[0])
+        except gc.GraphError as exc:
+            results.append(type(exc))
+    if isinstance(results[0], type):
+        assert results[1] is results[0]
+    else:
+        np.testing.assert_allclose(results[1], results[0], rtol=1e-12, equal_nan=True)

@@ -297,7 +297,8 @@ def _eigh(gen, node, ops):
         return [f"{w}, {q} = {v}", _assign(gen, d, idx, ("0", ":"), w),
                 _assign(gen, d, idx, ("1:", ":"), q)]
 
-    return _linalg(gen, node, ops, lambda m: f"np.linalg.eigh({m[0]})", store)
+    fn = gen.helper("eigh_or_nan")
+    return _linalg(gen, node, ops, lambda m: f"{fn}({m[0]})", store)
 
 
 def _svd(gen, node, ops):
@@ -356,7 +357,7 @@ STATEMENTS = {
     "slogdet": _slogdet,
     "cholesky": _simple("np.linalg.cholesky", (":", ":")),
     "eigh": _eigh,
-    "eigvalsh": _simple("np.linalg.eigvalsh", (":",)),
+    "eigvalsh": lambda gen, node, ops: _simple(gen.helper("eigvalsh_or_nan"), (":",))(gen, node, ops),
     "svd": _svd,
 }
 

@@ -516,9 +516,32 @@ def eigh(a):
     return packed[..., 0, :], packed[..., 1:, :]
 
 
+def _finite_or_identity(a):
+    """(a with every matrix whose lower triangle holds an inf or a NaN replaced by I, which of
+    them were). Their eigenvalues and vectors are NaN: LAPACK's result there is partly NaN, partly
+    numbers that depend on its algorithm, and numba's eigh refuses such a matrix, so both
+    backends give NaN."""
+    bad = ~np.isfinite(np.tril(a)).all(axis=(-2, -1))
+    if not bad.any():
+        return a, None
+    return np.where(bad[..., None, None], np.eye(a.shape[-1], dtype=a.dtype), a), bad
+
+
+def _eigvalsh_impl(a):
+    safe, bad = _finite_or_identity(a)
+    w = np.linalg.eigvalsh(safe)
+    if bad is not None:
+        w[bad] = np.nan
+    return w
+
+
 def _eigh_impl(a):
-    w, v = np.linalg.eigh(a)
-    return np.concatenate([w[..., None, :], v], axis=-2)
+    safe, bad = _finite_or_identity(a)
+    w, v = np.linalg.eigh(safe)
+    packed = np.concatenate([w[..., None, :], v], axis=-2)
+    if bad is not None:
+        packed[bad] = np.nan
+    return packed
 
 
 defop("eigh", _infer_eigh, arity=1, category="linalg", api="eigh", function=eigh,
@@ -545,7 +568,7 @@ def eigvalsh(a, name=None):
 
 
 defop("eigvalsh", _infer_eigvalsh, arity=1, category="linalg", api="eigvalsh", function=eigvalsh,
-      vjp=[_eigvalsh_vjp], jvp=[_eigvalsh_jvp], impl=np.linalg.eigvalsh, formula=call("λ"),
+      vjp=[_eigvalsh_vjp], jvp=[_eigvalsh_jvp], impl=_eigvalsh_impl, formula=call("λ"),
       doc="ascending eigenvalues of a symmetric matrix", _builtin=True)
 
 
@@ -625,6 +648,8 @@ def svd(a, full_matrices: bool = True, compute_uv: bool = True):
 
 
 def _svd_impl(a):
+    if not np.isfinite(a).all():  # LAPACK's ?gesdd never returned on an inf; numba's svd refuses it too
+        raise np.linalg.LinAlgError("SVD of a matrix holding an inf or a NaN")
     u, s, vh = np.linalg.svd(a, full_matrices=False)
     return np.concatenate([u, s[..., None, :], np.swapaxes(vh, -1, -2)], axis=-2)
 

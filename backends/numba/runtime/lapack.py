@@ -688,11 +688,38 @@ def lu_slogdet(lu, piv):
     return sign, logabs
 
 
+@numba.njit(**FLAGS)
+def _lower_finite(a):
+    for i in range(a.shape[0]):
+        for j in range(i + 1):
+            if not np.isfinite(a[i, j]):
+                return False
+    return True
+
+
+@numba.njit(**FLAGS)
+def eigh_or_nan(a):
+    """np.linalg.eigh of a's lower triangle; all NaN when it holds an inf or a NaN, as the numpy
+    backend gives (numba's own eigh raises there; LAPACK's result is partly NaN)."""
+    if _lower_finite(a):
+        return np.linalg.eigh(a)
+    n = a.shape[0]
+    return np.full(n, np.nan, a.dtype), np.full((n, n), np.nan, a.dtype)
+
+
+@numba.njit(**FLAGS)
+def eigvalsh_or_nan(a):
+    """np.linalg.eigvalsh, NaN for a non-finite lower triangle (see eigh_or_nan)."""
+    if _lower_finite(a):
+        return np.linalg.eigvalsh(a)
+    return np.full(a.shape[0], np.nan, a.dtype)
+
+
 HELPERS = ("copy_into", "symmetric_dot", "blas_dot", "blas_dot_add", "parallel_dot", "blas_matvec",
            "blas_matvec_add", "parallel_matvec", "both_matvecs",
            "parallel_both_matvecs", "lapack_solve", "lapack_inv", "lapack_det", "lapack_slogdet",
            "triangular_solve", "cholesky_solve", "cholesky_inverse", "cholesky_logdet", "lu_factor",
-           "lu_solve", "lu_inverse", "lu_slogdet")
+           "lu_solve", "lu_inverse", "lu_slogdet", "eigh_or_nan", "eigvalsh_or_nan")
 
 
 PARALLEL_HELPERS = ("parallel_dot", "parallel_matvec", "parallel_both_matvecs")
