@@ -102,7 +102,8 @@ class Node:
 
     __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "types", "value", "meta", "serial", "digest")
 
-    # numpy must defer to our reflected operators (``array + node`` builds a node).
+    # numpy must not turn a node into an object array: until the builder installs its own
+    # ``__array_ufunc__`` (numpy's ufuncs build nodes), numpy defers to the reflected operators.
     __array_ufunc__ = None
 
     def __init__(self, op, inputs, attrs, shape, dtype, meta, value=None, types=None):
