@@ -205,8 +205,7 @@ def _check_scalar_output(graph: Graph, index: int) -> Node:
 def grad(graph: Graph, wrt=None, output=0) -> Graph:
     """The gradient graph: same inputs; outputs are the original outputs followed by
     ``d output / d w`` for each ``w`` in ``wrt`` (named ``grad_<w>`` when outputs are named)."""
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"grad takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "grad")
     index = graph.output_index(output)
     out = _check_scalar_output(graph, index)
     wrt_nodes = resolve_wrt(graph, wrt)

@@ -18,7 +18,7 @@ from .context import where
 from .dtypes import type_string
 from .errors import BackendError, GraphTypeError, InputError
 from .inputs import check_input, is_dask_array
-from .ir import Graph
+from .ir import Graph, require_graph
 from .transform import inline_calls
 
 
@@ -154,8 +154,7 @@ def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool = Tru
     """
     from .backend_registry import get_backend
 
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"compile takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "compile")
     if isinstance(batch, str):
         batch = (batch,)
     if not isinstance(batch, (tuple, list)) or not all(isinstance(b, str) for b in batch):

@@ -24,7 +24,7 @@ import numpy as np
 from .adjoint import grad
 from .errors import GraphError, GraphTypeError, InputError
 from .hvp import hvp, jacobian
-from .ir import Graph
+from .ir import Graph, require_graph
 
 
 def _compile(graph: Graph, backend: str):
@@ -37,8 +37,7 @@ class _Packing:
     """The parameters of ``graph`` named by ``params`` as one vector, and the data bound once."""
 
     def __init__(self, graph: Graph, params, data: Mapping | None, output, what: str):
-        if not isinstance(graph, Graph):
-            raise GraphTypeError(f"{what} takes a Graph, got {type(graph).__name__}")
+        require_graph(graph, what)
         if isinstance(params, Mapping):
             names, start = list(params), dict(params)
         elif isinstance(params, (list, tuple)) and all(isinstance(p, str) for p in params):

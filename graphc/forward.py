@@ -12,7 +12,7 @@ from . import builder as gc
 from .adjoint import carries_float, extend_outputs, resolve_wrt
 from .context import provenance
 from .errors import GraphError, GraphTypeError
-from .ir import Graph, Node
+from .ir import Graph, Node, require_graph
 from .ops.core import check_rule_result, check_rule_type, primitive
 
 
@@ -81,8 +81,7 @@ def jvp(graph: Graph, wrt=None, tangents=None) -> Graph:
     """Forward mode: adds one tangent input per ``wrt`` input (named ``<name>_dot`` unless
     ``tangents`` names them) and returns the outputs followed by their directional derivatives
     (named ``<output>_dot`` when the outputs are named)."""
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"jvp takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "jvp")
     wrt_nodes = resolve_wrt(graph, wrt)
     names = _tangent_names(wrt_nodes, tangents)
     seeds = []

@@ -88,8 +88,7 @@ def hvp(graph: Graph, wrt=None, output=0, direction=None, mode: str = "fwd-rev")
     ||AX - B||_F): at sub-millisecond sizes per-call overhead and noise decide. Both are exact;
     pick with ``mode=``.
     """
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"hvp takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "hvp")
     if mode not in HVP_MODES:
         raise GraphError(f"unknown hvp mode {mode!r}; choose one of {HVP_MODES}")
     nodes = _float_wrt(graph, wrt, "hvp")

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backend_registry import get_backend
-from .errors import GraphTypeError
-from .ir import Graph, Node
+from .ir import Graph, Node, require_graph
 from .listing import node_labels
 
 KINDS = ("forward", "adjoint", "hvp", "pass", "lowered")
@@ -71,8 +70,7 @@ def trace_pipeline(graph: Graph, wrt=None, output=0, hvp: bool = False, optimize
     from .hvp import hvp as hvp_pass
     from .rewrite import run_passes
 
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"trace_pipeline takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "trace_pipeline")
     stages = [Stage("forward", "forward", graph)]
     current = graph
     if wrt is not False:

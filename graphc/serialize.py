@@ -30,7 +30,7 @@ import numpy as np
 from .context import Location
 from .dtypes import SUPPORTED
 from .errors import DTypeError, GraphError, GraphTypeError, SerializationError, ShapeError
-from .ir import Graph, Meta, Node
+from .ir import Graph, Meta, Node, require_graph
 from .ops.core import bind, find, how_to_declare
 
 FORMAT = "graphc-graph"
@@ -83,8 +83,7 @@ def save(graph: Graph, path, *, npz_threshold: int = NPZ_THRESHOLD) -> None:
     """Write ``graph`` to ``path`` (UTF-8 JSON). Constants of more than ``npz_threshold`` elements go
     to ``<path>.npz`` beside it. Files are written to a temporary name and then renamed, so an
     interrupted save never leaves a half-written graph behind."""
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"save takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "save")
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
     npz_path = path.with_name(path.name + ".npz")
@@ -128,8 +127,7 @@ def _write_atomic(path: Path, write) -> None:
 
 
 def _dump(graph: Graph, arrays: dict | None, npz: tuple[str, int] | None, ensure_ascii: bool) -> str:
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"to_json takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "to_json")
     doc = _graph_doc(graph, arrays, npz)
     head: dict = {"format": FORMAT, "version": VERSION}
     head.update({k: v for k, v in doc.items() if k != "nodes"})

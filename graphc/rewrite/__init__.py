@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ..errors import GraphTypeError
-from ..ir import Graph
+from ..ir import Graph, require_graph
 from .cse import cse
 from .dce import dce
 from .driver import Pass, Pat, Rule, pass_name, rewrite
@@ -42,8 +42,7 @@ def run_passes(graph: Graph, passes: Sequence | None = None) -> Iterator[tuple[s
 
     Passes are taken to be idempotent (each runs to its own fixpoint), so a later round skips a pass
     whose last result is still the current graph."""
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"optimize takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "optimize")
     passes = DEFAULT_PASSES if passes is None else tuple(passes)
     for p in passes:
         if not callable(p):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..context import where
-from ..errors import GraphError, GraphTypeError
-from ..ir import Graph
+from ..errors import GraphError
+from ..ir import Graph, require_graph
 from ..listing import format_node, node_labels
 from ..ops.core import PRIMITIVES
 
@@ -22,8 +22,7 @@ from ..ops.core import PRIMITIVES
 def verify(graph: Graph) -> Graph:
     import networkx as nx  # imported on first use: it is a third of graphc's import time
 
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"verify takes a Graph, got {type(graph).__name__}")
+    require_graph(graph, "verify")
     labels = node_labels(graph)
     position = {n.serial: i for i, n in enumerate(graph.nodes)}
     inputs = {p.serial for p in graph.inputs}
