@@ -1,0 +1,1 @@
+"""Benchmark scripts (run each as a script) and the GradBench tool (the package benchmarks.gradbench)."""
