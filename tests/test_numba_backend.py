@@ -1001,3 +1001,16 @@ def test_matrix_vector_products_small_by_loops_and_large_by_blas_agree_with_nump
     blas_matvec_add(a, transposed, x, total)
     np.testing.assert_allclose(total, start + want, rtol=1e-12, atol=1e-12)
     assert (a.size <= SMALL_GEMV) == (shape != (300, 300))
+
+
+def test_a_merged_loop_is_written_once():
+    # the gradient of ½|s - Mx|²: one loop computes the residual, its square's sum and -r; the
+    # merged loop's first node stays a scalar local, and the kernel once wrote the loop a second
+    # time (dead work, reading a buffer another loop may have overwritten in place)
+    x, M, s = gc.placeholder("x", (4,)), gc.placeholder("M", (50, 4)), gc.placeholder("s", (50,))
+    r = s - M @ x
+    fn = gc.compile(gc.grad(gc.Graph([x, M, s], {"y": 0.5 * gc.sum(r * r)}), "x"), backend="numba")
+    assert fn.source.count("for i0 in range(50)") == 1
+    rng = np.random.default_rng(0)
+    Mv, sv, xv = rng.random((50, 4)), rng.random(50), rng.random(4)
+    np.testing.assert_allclose(fn(x=xv, M=Mv, s=sv)["grad_x"], -Mv.T @ (sv - Mv @ xv), rtol=1e-12)

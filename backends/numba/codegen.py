@@ -90,6 +90,9 @@ class Generator:
         self.depth = 1
         self.inner = False
         self.plan = plan_fusion(graph, frozenset(self.variant) if self.batch else frozenset())
+        # loops already written: a loop is written where its first root stands, and a merged loop's
+        # first node may be a member that stays a scalar local (no value), which emit meets again
+        self.emitted_loops: set[int] = set()
         self.used_prange = False
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.output_serials = {o.serial for o in graph.outputs}
@@ -266,6 +269,26 @@ class Generator:
         name = self.name("failed")
         self.batch_errors[name] = message
         return name
+
+    NEGATIVE_POWER = "Integers to negative integer powers are not allowed."  # numpy's words
+
+    def _raises_on_negative_power(self, node: Node) -> bool:
+        """An integer power whose exponent may be negative: numpy refuses it, so must the kernel."""
+        if node.op != "pow" or node.dtype.kind not in "iu" or node.inputs[1].dtype.kind == "u":
+            return False
+        e = node.inputs[1]
+        return not (e.op == "constant" and bool((e.value >= 0).all()))
+
+    def precondition(self, node: Node, operands: list[str]) -> list[str]:
+        """Lines that fail as the numpy backend does where ``node``'s value is undefined (an integer
+        to a negative power), given its operands' expressions; none for most ops. In the batch loop
+        the failure is recorded per sample and raised after the loop."""
+        if not self._raises_on_negative_power(node):
+            return []
+        condition = f"if {operands[1]} < 0:"
+        if self.inner:
+            return [condition, f"    {self.batch_error(self.NEGATIVE_POWER)}[k] = True"]
+        return [condition, f"    raise ValueError({self.NEGATIVE_POWER!r})"]
 
     def index_check(self, node: Node, j: str, size: int, axis: int) -> list[str]:
         """Lines raising ``IndexError("graphc-index", check, value)`` when the index ``j`` is
@@ -474,14 +497,18 @@ class Generator:
             self.values[node.serial] = self._fold(node, operands)
         elif k == "elementwise" and node.shape == ():
             name = self.var(node)
-            expr = low.emit(node, [v.read(()) for v in operands])
+            reads = [v.read(()) for v in operands]
+            for line in self.precondition(node, reads):
+                self.line(line)
+            expr = low.emit(node, reads)
             if node.dtype == np.float32:
                 expr = f"np.float32({expr})"
             self.line(f"{name} = {expr}{self.comment(node)}")
             self.values[node.serial] = Value((), scalar=name, outer=not self.inner)
         elif k in ("elementwise", "reduction") and node.serial in self.plan.loop_of:
             loop = self.plan.loop_of[node.serial]
-            if loop.root is node:
+            if loop.root is node and id(loop) not in self.emitted_loops:
+                self.emitted_loops.add(id(loop))
                 self.emit_loop(loop)
         elif k == "reduction":  # of a 0-d operand: the identity
             self.values[node.serial] = operands[0]
@@ -520,6 +547,8 @@ class Generator:
         post: dict[int, list[str]] = {}
         body: list[str] = []
         parallel = self.can_parallel(shape, [m.op for m in loop.members])
+        if any(self._raises_on_negative_power(m) for m in loop.members):
+            parallel = False  # the loop may raise, and a raise inside a prange keeps it serial anyway
         chunks = 0
         if parallel and any(kind(r) == "reduction" and 0 in r.attrs["axes"] for r in loop.roots):
             chunks = min(shape[0], CHUNKS)  # two threads must never update one element
@@ -530,6 +559,7 @@ class Generator:
             if kind(m) == "elementwise":
                 local = self.scalar_local(m)
                 operands = [self.loop_read(o, loop, idx) for o in m.inputs]
+                body += self.precondition(m, operands)
                 statements, module, short, dtype = WRITTEN_OUT.get(m.op, (None,) * 4)
                 if statements is not None and dtype in (None, m.dtype):  # LLVM vectorizes the loop
                     prefix = f"{self.local_prefix}{short}{self.index[m.serial]}_"
