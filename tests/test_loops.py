@@ -320,7 +320,7 @@ def test_a_gradient_runs_its_forward_loop_once_and_stores_only_what_it_reads():
 
 def test_the_loops_pass_hoists_invariants_and_optimizes_bodies():
     h0, w = gc.placeholder("h0", (3,)), gc.placeholder("w", (3,))
-    final, _ = gc.scan(lambda h, _: (h * gc.exp(w) * 1.0 + 0.0, None), h0, length=4)
+    final, _ = gc.scan(lambda h, _: (h * gc.exp(w) * 1.0 - 0.0, None), h0, length=4)
     (loop,) = _scans(gc.optimize(gc.Graph([h0, w], [final])))
     body_ops = [n.op for n in loop.attrs["body"].nodes]
     assert "exp" not in body_ops and body_ops.count("mul") == 1 and "add" not in body_ops
@@ -395,3 +395,18 @@ def test_the_readme_loops_run_as_written_and_match_a_python_loop_and_finite_diff
     assert f.outputs[1].shape == (1000,)
     assert sqrt["root"] == pytest.approx(np.sqrt(2.0), rel=1e-15)
     assert sqrt["grad_a"] == pytest.approx(0.5 / np.sqrt(2.0), rel=1e-12)
+
+
+def test_a_gradient_stores_no_carry_its_reverse_loop_does_not_read():
+    # Horner's rule p <- p*t + c: the VJP of the step needs t, never p, so the forward loop of the
+    # gradient must not store p at every step (an m x n array: 16 MB per call for GradBench's llsq)
+    t = gc.constant(np.linspace(-1, 1, 7))
+    c = gc.placeholder("c", (5,))
+    poly, _ = gc.scan(lambda p, ci: (p * t + ci, None), gc.zeros_like(t), xs=c, reverse=True)
+    g = gc.optimize(gc.grad(gc.Graph([c], {"y": gc.sum(poly * poly)}), "c"))
+    per_step = [len(n.attrs["body"].outputs) - n.attrs["n_carry"] for n in g.nodes if n.op == "scan"]
+    assert sorted(per_step) == [0, 1]  # the reverse loop's gradient of each c alone
+    tv, cv = np.linspace(-1, 1, 7), np.array([0.5, -1.0, 2.0, 0.25, 1.5])
+    p = sum(cv[j] * tv**j for j in range(5))
+    want = np.array([2 * np.sum(p * tv**j) for j in range(5)])
+    np.testing.assert_allclose(gc.compile(g)(c=cv)["grad_c"], want, rtol=1e-12)

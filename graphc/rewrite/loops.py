@@ -160,19 +160,19 @@ def _hoist(node: Node) -> Node | None:
     return bind("scan", list(node.inputs) + values, attrs, meta=node.meta)
 
 
-_OPTIMIZED: dict[str, Graph] = {}
+_OPTIMIZED: dict[tuple, Graph] = {}
 
 
-def _optimize_body(node: Node) -> Node:
+def _optimize_body(node: Node, mode: str) -> Node:
     from . import optimize  # the whole pipeline, this pass included, for nested loops
 
     body = node.attrs["body"]
-    done = _OPTIMIZED.get(body.digest)
+    done = _OPTIMIZED.get((body.digest, mode))
     if done is None:
-        done = optimize(body)
+        done = optimize(body, mode=mode)
         if len(_OPTIMIZED) > 512:
             _OPTIMIZED.clear()
-        _OPTIMIZED[body.digest] = done
+        _OPTIMIZED[body.digest, mode] = done
     if done is body:
         return node
     attrs = dict(node.attrs)
@@ -221,7 +221,7 @@ def _merge(graph: Graph, scans: list[Node]) -> Graph:
     return map_outputs(graph, memo)
 
 
-def _rewrite_each(graph: Graph, scans: list[Node]) -> Graph:
+def _rewrite_each(graph: Graph, scans: list[Node], mode: str) -> Graph:
     """Each loop pruned, its invariants hoisted and its body optimized."""
     used = _used_results(graph)
     env: dict[int, Node] = {}
@@ -239,7 +239,11 @@ def _rewrite_each(graph: Graph, scans: list[Node]) -> Graph:
             if pruned is not None:
                 new, moved = pruned
             hoisted = _hoist(new)
-            new = _optimize_body(hoisted if hoisted is not None else new)
+            new = _optimize_body(hoisted if hoisted is not None else new, mode)
+            again = _prune(new, {moved[i] for i in used.get(node.serial, set()) if i in moved})
+            if again is not None:  # the optimized body reads fewer inputs, or computes less
+                new, further = again
+                moved = {i: further[k] for i, k in moved.items() if k in further}
             if new is not node:
                 moved_of[node.serial] = (new, moved)
         if new is not node:
@@ -247,13 +251,29 @@ def _rewrite_each(graph: Graph, scans: list[Node]) -> Graph:
     return map_outputs(graph, env) if env else graph
 
 
-def _loops(graph: Graph) -> Graph:
-    if not any(n.op == "scan" for n in graph.nodes):
-        return graph
-    merged = _merge(graph, [n for n in graph.nodes if n.op == "scan"])
-    return _rewrite_each(merged, [n for n in merged.nodes if n.op == "scan"])
+MAX_WALKS = 6
+
+
+def _loops(graph: Graph, mode: str = "ieee") -> Graph:
+    """Walks until one changes nothing, so that the pass is idempotent, as ``optimize`` assumes: a
+    walk can leave work for the next one (a reverse loop whose optimized body no longer reads a
+    stored carry drops that input, and only then is the forward loop's stored output unread)."""
+    for _ in range(MAX_WALKS):
+        if not any(n.op == "scan" for n in graph.nodes):
+            return graph
+        merged = _merge(graph, [n for n in graph.nodes if n.op == "scan"])
+        walked = _rewrite_each(merged, [n for n in merged.nodes if n.op == "scan"], mode)
+        if walked is graph:
+            return graph
+        graph = walked
+    return graph
+
+
+def _holds_a_loop(graph: Graph) -> bool:
+    return any(n.op == "scan" for n in graph.nodes)
 
 
 loops = Pass("loops", _loops, "loops: merge loops another computes, prune unread results, hoist "
-                              "invariants, optimize bodies",
-             applies=lambda graph: any(n.op == "scan" for n in graph.nodes))
+                              "invariants, optimize bodies", applies=_holds_a_loop)
+loops_fast = Pass("loops", lambda graph: _loops(graph, "fast"), "loops, with bodies optimized in mode='fast'",
+                  applies=_holds_a_loop)
