@@ -136,7 +136,7 @@ def _optimize(args) -> int:
     import graphc
 
     graph = read_graph(args.graph)
-    optimized = graphc.optimize(graph)
+    optimized = graphc.optimize(graph, mode="fast" if args.fast else "ieee")
     print(f"{len(graph)} -> {len(optimized)} nodes")
     write_graph(optimized, args.out)
     return EXIT_OK
@@ -186,7 +186,13 @@ def _run(args) -> int:
 
     graph = read_graph(args.graph)
     inputs = _read_inputs(args.inputs)
-    results = compile_graph(graph, backend=args.backend)(**inputs)
+    extra = [name for name in inputs if name not in graph.input_names]
+    if extra:  # one inputs file feeds a graph and its gradient, which has inputs the graph has not
+        print(f"note: {args.inputs} holds arrays {graph.name or 'the graph'} has no input for, ignored: "
+              f"{', '.join(extra)}", file=sys.stderr)
+        inputs = {name: value for name, value in inputs.items() if name not in extra}
+    batch = tuple(b for b in (args.batch or "").split(",") if b)
+    results = compile_graph(graph, backend=args.backend, batch=batch)(**inputs)
     if isinstance(results, dict):
         named = results
     else:
@@ -254,8 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("optimize", _optimize, "write the graph after the rewrite passes",
                 "Run the rewrite passes (cse, constant folding, simplification, dce) on GRAPH and "
-                "write the result; outputs are unchanged up to floating-point reassociation.")
+                "write the result; outputs are unchanged up to rounding, with their NaNs, infinities "
+                "and signed zeros (--fast: also the rewrites that hold only in real arithmetic).")
     p.add_argument("graph", metavar="GRAPH", help=GRAPH_HELP)
+    p.add_argument("--fast", action="store_true",
+                   help="also reassociate and distribute where IEEE results could change (overflow, "
+                        "NaN, signed zeros), as -ffast-math does")
     p.add_argument("-o", "--out", required=True, metavar="OUT", help="the graph file to write")
 
     p = command("render", _render, "draw a graph with graphviz",
@@ -267,10 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("run", _run, "run a graph on inputs from an .npz file",
                 "Compile GRAPH with a backend, call it with the arrays of an .npz file (one per "
-                "input, by name), and print the outputs or save them to an .npz file.")
+                "input, by name; arrays for no input are ignored, with a note), and print the "
+                "outputs or save them to an .npz file.")
     p.add_argument("graph", metavar="GRAPH", help=GRAPH_HELP)
     p.add_argument("--inputs", metavar="IN.npz", help="the input arrays, by input name (np.savez)")
     p.add_argument("--backend", default="numpy", choices=_backends(), help="the backend (default: numpy)")
+    p.add_argument("--batch", metavar="NAME[,NAME...]",
+                   help="inputs given with an extra leading axis, one graph evaluation per entry")
     p.add_argument("-o", "--out", metavar="OUT.npz", help="save the outputs here instead of printing them")
     return parser
 

@@ -143,14 +143,16 @@ class CompiledGraph:
         return tuple(results)
 
 
-def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool = True,  # noqa: A001
+def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool | str = True,  # noqa: A001
             **options) -> CompiledGraph:
     """Compile ``graph`` with the named backend (:func:`gc.list_backends` names them).
 
     ``batch`` names inputs that take one extra leading axis (the same length B for all of them);
     every output then gains that leading axis. Other inputs are shared across the batch.
     ``optimize`` runs :func:`gc.optimize` first (same inputs, outputs and output names; results
-    equal up to floating-point rounding); ``optimize=False`` compiles the graph as it is.
+    equal up to rounding, NaNs, infinities and signed zeros kept); ``optimize="fast"`` also
+    applies the rewrites that hold only in real arithmetic (``gc.optimize(mode="fast")``);
+    ``optimize=False`` compiles the graph as it is.
     """
     from .backend_registry import get_backend
 
@@ -164,10 +166,12 @@ def compile(graph: Graph, backend: str = "numpy", batch=(), optimize: bool = Tru
         graph.input(name)  # raises GraphError naming the inputs when unknown
     impl = get_backend(backend)
     graph = inline_calls(graph)  # custom derivatives matter no more: what runs is the functions
+    if optimize not in (True, False, "ieee", "fast"):
+        raise GraphTypeError(f"optimize must be True, False, 'ieee' or 'fast', got {optimize!r}")
     if optimize:
         from .rewrite import optimize as optimize_graph
 
-        graph = optimize_graph(graph)
+        graph = optimize_graph(graph, mode="fast" if optimize == "fast" else "ieee")
     check_array_sizes(list(graph.inputs) + list(graph.outputs))  # what every backend holds
     kernel = impl.compile(graph, batch=batch, **options)
     return CompiledGraph(graph, impl, kernel, batch)

@@ -55,7 +55,7 @@ def _group_text(group, labels: dict[int, str]) -> str:
     return str(group)
 
 
-def trace_pipeline(graph: Graph, wrt=None, output=0, hvp: bool = False, optimize: bool = True,
+def trace_pipeline(graph: Graph, wrt=None, output=0, hvp: bool = False, optimize: bool | str = True,
                    backend=None) -> list[Stage]:
     """The stages of compiling the gradient (or, with ``hvp=True``, the Hessian-vector product) of
     ``graph``: forward, adjoint, [hvp], one stage per optimization pass, [lowered].
@@ -80,7 +80,7 @@ def trace_pipeline(graph: Graph, wrt=None, output=0, hvp: bool = False, optimize
             current = hvp_pass(graph, wrt=wrt, output=output)
             stages.append(Stage("hvp", "hvp", current))
     if optimize:
-        for name, g in run_passes(current):
+        for name, g in run_passes(current, mode="fast" if optimize == "fast" else "ieee"):
             stages.append(Stage(name, "pass", g))
             current = g
     if backend is not None:

@@ -128,6 +128,10 @@ def _write_atomic(path: Path, write) -> None:
 
 def _dump(graph: Graph, arrays: dict | None, npz: tuple[str, int] | None, ensure_ascii: bool) -> str:
     require_graph(graph, "to_json")
+    constants = sum(n.value.size for n in _all_nodes(graph) if n.op == "constant")
+    if constants > MAX_CONSTANT_ELEMENTS:
+        raise SerializationError(f"cannot save: the constants hold {constants} elements, and files hold at "
+                                 f"most {MAX_CONSTANT_ELEMENTS}")
     doc = _graph_doc(graph, arrays, npz)
     head: dict = {"format": FORMAT, "version": VERSION}
     head.update({k: v for k, v in doc.items() if k != "nodes"})
@@ -149,6 +153,15 @@ def _dump(graph: Graph, arrays: dict | None, npz: tuple[str, int] | None, ensure
     return "\n".join(lines) + "\n}\n"
 
 
+def _all_nodes(graph: Graph):
+    """The nodes of ``graph`` and of the bodies of its loops, at every depth."""
+    stack = [graph]
+    while stack:
+        for n in stack.pop().nodes:
+            yield n
+            stack.extend(v for v in n.attrs.values() if isinstance(v, Graph))
+
+
 def _graph_doc(graph: Graph, arrays: dict | None, npz) -> dict:
     """A graph's name, inputs, outputs and nodes as JSON data (a nested graph keeps its constants
     inline: ``arrays`` is None for it)."""
@@ -163,14 +176,27 @@ def _graph_doc(graph: Graph, arrays: dict | None, npz) -> dict:
     return doc
 
 
+def _savable(shape: tuple[int, ...], i: int, node: Node) -> list[int]:
+    """``shape`` as JSON, refused here when :func:`load` would refuse it: a file graphc writes is
+    a file graphc reads."""
+    where = f"cannot save node %{i} ({node.op}"
+    if len(shape) > MAX_NDIM:
+        raise SerializationError(f"{where}, {len(shape)} dimensions): files hold at most {MAX_NDIM} "
+                                 "dimensions, as numpy 1.x arrays do")
+    if math.prod(shape) > MAX_NODE_ELEMENTS or any(d > MAX_NODE_ELEMENTS for d in shape):
+        raise SerializationError(f"{where}, shape {list(shape)}): files hold at most {MAX_NODE_ELEMENTS} "
+                                 "elements per node")
+    return list(shape)
+
+
 def _node_to_json(i: int, node: Node, index: dict, arrays: dict | None, npz) -> dict:
     entry: dict = {"op": node.op, "inputs": [index[x.serial] for x in node.inputs]}
     if node.attrs:
         entry["attrs"] = {k: _attr_to_json(v) for k, v in node.attrs.items()}
     if node.types is not None:
-        entry["types"] = [[list(shape), _DTYPE_NAMES[dtype]] for shape, dtype in node.types]
+        entry["types"] = [[_savable(shape, i, node), _DTYPE_NAMES[dtype]] for shape, dtype in node.types]
     else:
-        entry["shape"] = list(node.shape)
+        entry["shape"] = _savable(node.shape, i, node)
         entry["dtype"] = _DTYPE_NAMES[node.dtype]
     if node.op == "constant":
         little = np.ascontiguousarray(node.value, dtype=node.dtype.newbyteorder("<"))

@@ -181,3 +181,28 @@ def test_the_console_script_returns_the_exit_codes(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "graphc.cli", "show", str(tmp_path / "none.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "graphc show: error:" in bad.stderr
+
+
+def test_run_ignores_arrays_for_no_input_with_a_note_and_runs_batches(capsys, tmp_path, quadratic_file,
+                                                                         inputs_file):
+    _, path = quadratic_file
+    inputs, _ = inputs_file
+
+    def value(x, A, b, c):
+        return 0.5 * x @ A @ x - b @ x + c
+
+    np.savez(tmp_path / "more.npz", direction=np.ones(4), **inputs)  # what the HVP graph also needs
+    code, out, err = graphc(capsys, "run", path, "--inputs", tmp_path / "more.npz", "-o", tmp_path / "o.npz")
+    assert code == 0 and "ignored: direction" in err
+    with np.load(tmp_path / "o.npz") as saved:
+        np.testing.assert_allclose(saved["f"], value(**inputs), rtol=1e-12)
+    xs = np.stack([inputs["x"], 2 * inputs["x"], -inputs["x"]])
+    np.savez(tmp_path / "batch.npz", **{**inputs, "x": xs})
+    code, out, err = graphc(capsys, "run", path, "--inputs", tmp_path / "batch.npz", "--batch", "x",
+                            "--backend", "numba", "-o", tmp_path / "b.npz")
+    assert code == 0, err
+    with np.load(tmp_path / "b.npz") as saved:
+        want = [value(**{**inputs, "x": x}) for x in xs]
+        np.testing.assert_allclose(saved["f"], want, rtol=1e-12)
+    code, _, err = graphc(capsys, "run", path, "--inputs", tmp_path / "batch.npz", "--batch", "nope")
+    assert code == 1 and "no input named 'nope'" in err

@@ -272,3 +272,22 @@ def test_random_graphs_round_trip_through_files_exactly(case):
     got = gc.compile(loaded, optimize=False)(**inputs)
     for key in want:
         assert got[key].tobytes() == want[key].tobytes()  # bit for bit
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_an_integer_to_a_negative_power_fails_on_both_backends_as_numpy_does(backend):
+    # numba computed 0 (2 ** -1 in integer arithmetic) where numpy raises
+    a, e = gc.placeholder("a", (3,), "int64"), gc.placeholder("e", (3,), "int64")
+    fused = gc.compile(gc.Graph([a, e], {"p": a ** e * 2}), backend=backend)
+    np.testing.assert_array_equal(fused(a=np.array([2, 3, -1]), e=np.array([3, 0, 5]))["p"], [16, 2, -2])
+    message = "Integers to negative integer powers are not allowed"
+    with pytest.raises(gc.GraphError, match=message):
+        fused(a=np.array([2, 3, 1]), e=np.array([2, -1, 3]))
+    s, t = gc.placeholder("s", (), "int64"), gc.placeholder("t", (), "int64")
+    scalar = gc.Graph([s, t], {"p": s ** t + 1})
+    with pytest.raises(gc.GraphError, match=message):
+        gc.compile(scalar, backend=backend)(s=2, t=-3)
+    batched = gc.compile(scalar, backend=backend, batch=("s", "t"))
+    np.testing.assert_array_equal(batched(s=np.array([2, 3]), t=np.array([2, 3]))["p"], [5, 28])
+    with pytest.raises(gc.GraphError, match=message):
+        batched(s=np.array([2, 3]), t=np.array([2, -3]))

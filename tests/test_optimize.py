@@ -15,6 +15,7 @@ import graphc as gc
 from graphc import examples
 from graphc.rewrite import DEFAULT_PASSES, cse, dce, fold, optimize, simplify, verify
 from graphc.rewrite.driver import Pass
+from graphc.rewrite.rules import simplify_fast
 
 
 def listing(text: str) -> str:
@@ -37,8 +38,15 @@ b = gc.placeholder("b", (3,), "bool")
 
 
 def test_multiplying_by_one_and_adding_zero_disappear():
-    g = gc.Graph([x], {"y": x * 1.0 + 0.0})
+    g = gc.Graph([x], {"y": x * 1.0 - 0.0})
     assert str(simplify(g)) == listing("""
+        graph(%x: f64[3]) {
+          return y=%x
+        }""")
+    # x + 0.0 is +0.0 at x = -0.0: only the fast mode drops it
+    g = gc.Graph([x], {"y": x * 1.0 + 0.0})
+    assert [n.op for n in simplify(g).nodes] == ["placeholder", "constant", "add"]
+    assert str(simplify_fast(g)) == listing("""
         graph(%x: f64[3]) {
           return y=%x
         }""")
@@ -123,14 +131,15 @@ def test_sum_of_a_broadcast_over_some_axes_sums_the_varying_ones_first():
 
 def test_log_of_exp_always_and_exp_of_log_only_for_non_negative_values():
     g = gc.Graph([x], [gc.log(gc.exp(x)), gc.exp(gc.log(x)), gc.exp(gc.log(gc.exp(x)))])
-    assert str(simplify(g)) == listing("""
+    assert simplify(g).outputs[0].op == "log"  # exp overflows above 709: only the fast mode drops it
+    assert str(simplify_fast(g)) == listing("""
         graph(%x: f64[3]) {
           %1 = exp(%x) : f64[3]
           %2 = log(%x) : f64[3]
           %3 = exp(%2) : f64[3]
           return %x, %3, %1
         }""")
-    assert np.isnan(run(simplify(g), {"x": [-1.0, 1.0, 2.0]})[1][0])  # exp(log(-1)) stays NaN
+    assert np.isnan(run(simplify_fast(g), {"x": [-1.0, 1.0, 2.0]})[1][0])  # exp(log(-1)) stays NaN
 
 
 def test_transposes_fold_into_matrix_vector_products():
@@ -168,7 +177,7 @@ def test_cast_chains_drop_only_lossless_middle_casts():
 
 def test_scalars_are_hoisted_and_x_plus_x_is_doubled():
     g = gc.Graph([x, s], [2.0 * x * s * 3.0, x + x])
-    assert str(simplify(g)) == listing("""
+    assert str(simplify_fast(g)) == listing("""
         graph(%x: f64[3], %s: f64[]) {
           %2 = const 2. : f64[]
           %3 = mul(%x, %2) : f64[3]
@@ -194,10 +203,10 @@ def test_negations_become_subtractions():
 
 def test_rewritten_nodes_keep_the_replaced_nodes_metadata_and_name_the_rule():
     with gc.scope("layer"):
-        z = gc.multiply(gc.multiply(x, 2.0), 3.0, name="z")
+        z = gc.multiply(gc.multiply(x, 0.5), 3.0, name="z")
     g = gc.Graph([x], [z])
     (new,) = simplify(g).outputs
-    assert new.op == "mul" and new.inputs[0] is x and float(new.inputs[1].value) == 6.0
+    assert new.op == "mul" and new.inputs[0] is x and float(new.inputs[1].value) == 1.5
     assert new.meta.name == "z" and new.meta.scope == ("layer",)
     assert new.meta.location == z.meta.location and new.meta.location.line > 0
     assert new.meta.pass_name == "simplify" and new.meta.rule == "(x*c1)*c2 -> x*(c1*c2)"
@@ -206,7 +215,7 @@ def test_rewritten_nodes_keep_the_replaced_nodes_metadata_and_name_the_rule():
 
 def test_adjoint_nodes_stay_adjoint_nodes_after_rewriting():
     g = gc.grad(gc.Graph([x], [gc.sum(gc.tanh(x) * 2.0)]))
-    f, grad_x = optimize(g).outputs  # sum(t*2) -> sum(t)*2 and the adjoint's scalar hoisted
+    f, grad_x = optimize(g, mode="fast").outputs  # sum(t*2) -> sum(t)*2, the adjoint's scalar hoisted
     assert (f.meta.pass_name, f.meta.role, f.meta.rule) == ("simplify", "primal", "sum(x*s) -> sum(x)*s")
     assert (grad_x.meta.pass_name, grad_x.meta.role) == ("simplify", "adjoint")
     assert grad_x.meta.derived_from == g.outputs[1].meta.derived_from != ()
@@ -279,7 +288,7 @@ def test_optimized_gradients_are_smaller_and_still_match_the_closed_forms(ex):
 
 def test_the_log_quadratic_gradient_becomes_the_hand_written_one():
     # 2 A x / xᵀAx for symmetric A; the notes' general form is (Ax + Aᵀx) / xᵀAx, Aᵀx = x A
-    g = optimize(gc.grad(examples.log_quadratic().graph, "x"))
+    g = optimize(gc.grad(examples.log_quadratic().graph, "x"), mode="fast")
     assert str(g) == listing("""
         graph grad(log_quadratic)(%x: f64[4], %A: f64[4,4]) {
           %2 = matmul(%A, %x) : f64[4]
@@ -297,7 +306,7 @@ def test_scalars_leave_matmuls_and_common_factors_are_taken_out():
     B = gc.placeholder("B", (3, 5))
     g = gc.Graph([x, y, A, B, s], [gc.matmul(A, x * s) + (y * s), gc.matmul(A * s, y), gc.matmul(x * s, B)])
     # the last product (5 numbers) is larger than its scaled operand (3): the scale stays put
-    assert str(simplify(g)) == listing("""
+    assert str(simplify_fast(g)) == listing("""
         graph(%x: f64[3], %y: f64[3], %A: f64[3,3], %B: f64[3,5], %s: f64[]) {
           %5 = mul(%x, %s) : f64[3]
           %6 = matmul(%A, %x) : f64[3]
@@ -316,7 +325,8 @@ def test_a_product_of_a_combination_reuses_the_products_the_graph_already_has():
     S = gc.symmetrize(A)
     Sx, Sd = S @ x, S @ d
     g = gc.Graph([x, d, y, A, s], {"both": S @ (x * s - d * 2.0) + Sx + Sd, "new": S @ (x + y) + Sx})
-    h = optimize(g)
+    assert sum(n.op == "matmul" for n in optimize(g).nodes) == 4  # distributing is for the fast mode
+    h = optimize(g, mode="fast")
     products = [n for n in h.nodes if n.op == "matmul"]
     assert len(products) == 3, str(h)  # S x, S d, S (x + y): S y is not computed, so no rewrite
     assert any(n.meta.rule == "product of a combination -> combination of existing products" for n in h.nodes)
@@ -336,7 +346,7 @@ def test_the_hvp_of_a_symmetric_log_quadratic_applies_the_matrix_twice():
     n = 5
     xn, An = gc.placeholder("x", (n,)), gc.placeholder("A", (n, n))
     S = gc.symmetrize(An)
-    h = optimize(gc.hvp(gc.Graph([xn, An], [gc.log(xn @ (S @ xn))]), "x"))
+    h = optimize(gc.hvp(gc.Graph([xn, An], [gc.log(xn @ (S @ xn))]), "x"), mode="fast")
     assert sum(n.op == "matmul" and n.inputs[0].op == "symmetrize" for n in h.nodes) == 2, str(h)
     rng = np.random.default_rng(5)
     a = rng.normal(size=(n, n))

@@ -372,3 +372,20 @@ def test_load_reports_missing_files_as_os_errors(tmp_path):
         gc.load(tmp_path / "nothing.json")
     with pytest.raises(gc.GraphTypeError):
         from_json({"format": "graphc-graph"})
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    # a file graphc writes is a file graphc reads: 33 dimensions, or more elements per node than
+    # load's limit, are refused when saving, naming the node
+    x = gc.placeholder("x", (1,) * 33)
+    with pytest.raises(gc.SerializationError, match=r"cannot save node %0 \(placeholder, 33 dimensions\): "
+                                                     r"files hold at most 32 dimensions"):
+        gc.save(gc.Graph([x], [x * 2.0]), tmp_path / "x.json")
+    y = gc.placeholder("y", (2**20, 2**13))
+    with pytest.raises(gc.SerializationError, match=r"shape \[1048576, 8192\]\): files hold at most "
+                                                     r"4294967296 elements per node"):
+        to_json(gc.Graph([y], [y * 2.0]))
+    assert not (tmp_path / "x.json").exists()
+    z = gc.placeholder("z", (1,) * 32)
+    gc.save(gc.Graph([z], [z * 2.0]), tmp_path / "z.json")
+    assert gc.load(tmp_path / "z.json").inputs[0].shape == (1,) * 32

@@ -6,8 +6,11 @@ subexpressions with the numpy backend), ``simplify`` (the algebraic rule table o
 and determinant of a matrix: :mod:`graphc.rewrite.factorizations`), ``loops`` (merge, prune and
 hoist loops, and optimize their bodies: :mod:`graphc.rewrite.loops`) and ``dce`` (drop what the
 outputs do not need). ``optimize`` repeats the sequence while a round still changes the graph.
-Every pass keeps the inputs, the output order and the output names, and changes results by at
-most floating-point reassociation.
+Every pass keeps the inputs, the output order and the output names. In the default mode,
+``"ieee"``, results keep their NaNs, infinities and signed zeros and change by rounding only (the
+contract is written out in :mod:`graphc.rewrite.rules`); ``mode="fast"`` also applies the rules
+that hold only in real arithmetic (reassociation and distribution that may overflow, identities
+that lose a zero's sign), as -ffast-math does.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from .dce import dce
 from .driver import Pass, Pat, Rule, pass_name, rewrite
 from .factorizations import factorizations
 from .fold import fold
-from .loops import loops
-from .rules import RULES, simplify
+from .loops import loops, loops_fast
+from .rules import RULES, simplify, simplify_fast
 from .verify import verify
 
 DEFAULT_PASSES: tuple[Pass, ...] = (cse, fold, simplify, factorizations, loops, dce)
+FAST_PASSES: tuple[Pass, ...] = (cse, fold, simplify_fast, factorizations, loops_fast, dce)
+MODES = {"ieee": DEFAULT_PASSES, "fast": FAST_PASSES}
 MAX_ROUNDS = 4  # rounds after the first only run while the previous one changed something
 
 
@@ -35,7 +40,15 @@ def _same(a: Graph, b: Graph) -> bool:
                       and all(x is y for x, y in zip(a.outputs, b.outputs)))
 
 
-def run_passes(graph: Graph, passes: Sequence | None = None) -> Iterator[tuple[str, Graph]]:
+def passes_of(mode: str) -> tuple[Pass, ...]:
+    """The default pipeline of an optimization mode: "ieee" (the default) or "fast"."""
+    if not isinstance(mode, str) or mode not in MODES:
+        raise GraphTypeError(f"optimize's mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    return MODES[mode]
+
+
+def run_passes(graph: Graph, passes: Sequence | None = None,
+               mode: str = "ieee") -> Iterator[tuple[str, Graph]]:
     """Yield ``(stage name, graph)`` after each pass: every pass of the first round (changed or
     not, so a trace always shows the whole pipeline), then those of later rounds that changed
     something. Rounds repeat while the previous one changed the graph (at most MAX_ROUNDS).
@@ -43,7 +56,8 @@ def run_passes(graph: Graph, passes: Sequence | None = None) -> Iterator[tuple[s
     Passes are taken to be idempotent (each runs to its own fixpoint), so a later round skips a pass
     whose last result is still the current graph."""
     require_graph(graph, "optimize")
-    passes = DEFAULT_PASSES if passes is None else tuple(passes)
+    default = passes_of(mode)
+    passes = default if passes is None else tuple(passes)
     for p in passes:
         if not callable(p):
             raise GraphTypeError(f"a pass must be a callable Graph -> Graph, got {p!r}")
@@ -69,15 +83,17 @@ def run_passes(graph: Graph, passes: Sequence | None = None) -> Iterator[tuple[s
             return
 
 
-def optimize(graph: Graph, passes: Sequence | None = None) -> Graph:
-    """Run ``passes`` (default: :data:`DEFAULT_PASSES`) until a round changes nothing; the result
-    has the same inputs, output order and output names as ``graph``."""
+def optimize(graph: Graph, passes: Sequence | None = None, mode: str = "ieee") -> Graph:
+    """Run ``passes`` (default: the pipeline of ``mode``, :data:`DEFAULT_PASSES` for "ieee",
+    :data:`FAST_PASSES` for "fast") until a round changes nothing; the result has the same inputs,
+    output order and output names as ``graph``."""
     result = graph
-    for _, stage in run_passes(graph, passes):
+    for _, stage in run_passes(graph, passes, mode):
         result = stage
     return result
 
 
-__all__ = ["DEFAULT_PASSES", "Pass", "Pat", "RULES", "Rule", "cse", "dce", "factorizations", "fold", "loops",
+__all__ = ["DEFAULT_PASSES", "FAST_PASSES", "MODES", "Pass", "passes_of", "Pat", "RULES", "Rule", "cse",
+           "dce", "factorizations", "fold", "loops",
            "optimize",
            "rewrite", "run_passes", "simplify", "verify"]

@@ -149,11 +149,26 @@ class Pat:
 @dataclass(frozen=True)
 class Rule:
     """One table entry: a pattern, a replacement ``fn(root=node, **bindings) -> Node | None``,
-    and the one-line description shown in the ``rule`` metadata of the nodes it makes."""
+    and the one-line description shown in the ``rule`` metadata of the nodes it makes.
+
+    ``fast`` marks a rule that holds in real arithmetic but not in IEEE arithmetic (it may create
+    or remove an overflow, turn an inf into a NaN or flip the sign of a zero): ``optimize`` applies
+    it only with ``mode="fast"``, except on integers, where the ring laws it relies on are exact
+    (wrapping included)."""
 
     pattern: Pat
     fn: Callable[..., Node | None]
     text: str
+    fast: bool = False
+
+    def on_integers(self) -> Rule:
+        """This rule restricted to integer results (what the IEEE mode keeps of a fast rule)."""
+        fn = self.fn
+
+        def integers_only(root, **bound):
+            return fn(root, **bound) if root.dtype.kind in "iu" else None
+
+        return Rule(self.pattern, integers_only, self.text)
 
 
 # ----------------------------------------------------------------------------------------------

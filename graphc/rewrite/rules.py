@@ -4,15 +4,31 @@ Each replacement takes the bound nodes by name (plus ``root``, the matched node)
 node to use instead, or None when the rule does not apply after all. Adding a rule is adding one
 entry; :func:`graphc.rewrite.driver.rewrite` applies the whole table until nothing changes.
 
-Every rule keeps values exactly, or up to floating-point rounding (reassociation), for every input,
-including inf and NaN, except where a comment says otherwise:
+**The contract** (``gc.optimize``'s default mode, ``"ieee"``): for every input, inf, NaN, signed
+zeros and subnormals included, a rewritten graph gives
 
-* ``x + 0 -> x`` turns ``-0.0 + 0.0`` (which is ``+0.0``) into ``-0.0``: equal as numbers.
-* ``x * 0 -> 0`` only applies when ``x`` is known finite (``inf * 0`` is NaN): ints and bools, finite
-  constants, and casts, broadcasts, reshapes and transposes of those.
-* ``exp(log(x)) -> x`` only applies when ``x`` is known non-negative (``log`` of a negative is NaN).
-* ``log(exp(x)) -> x`` is exact in real arithmetic; the two differ only where ``exp`` overflows or
-  underflows (|x| > 700), where the rewritten form is the correct one.
+* a NaN exactly where the original gives a NaN, the same infinity where it gives an infinity, and
+  a finite number where it gives a finite number (no new overflow, none lost);
+* zeros of the same sign;
+* finite values equal up to rounding: a few units in the last place per rewritten operation, a
+  sum's terms in another order (a sum's order is unspecified on every backend: numpy sums
+  pairwise, a fused loop in sequence), and gradual underflow (a result among the subnormals may
+  round differently, to zero included).
+
+Rules that hold only in real arithmetic are marked ``fast``: reassociating a product of arrays and
+scalars (``(x*2)*0.5 -> x`` is finite where the original overflows at 1e308), distributing
+(``sum(x*s) -> sum(x)*s``, ``x*s + y*s -> (x+y)*s``, a scale out of a matmul, a solve or a
+scatter, a product of a combination from the products of its terms), ``x*(1/y) -> x/y`` (1/y
+overflows for subnormal y), ``log(exp(x)) -> x`` (exp overflows above 709), and the identities that
+lose a zero's sign (``x + 0.0``, ``0.0 - x``, ``x * 0.0``). ``gc.optimize(graph, mode="fast")`` (and
+``gc.compile(..., optimize="fast")``) applies them too, as a C compiler's -ffast-math does; the
+IEEE mode applies a fast rule only to integer results, where the ring laws are exact. Rules on
+constants that are exact under a condition (``(x*c1)*c2 -> x*(c1*c2)`` when ``|c1| <= 1``, so
+``x*c1`` cannot overflow, and ``c1*c2`` is a normal number) carry that condition themselves.
+
+Other exceptions in either mode: ``x * 0 -> 0`` only applies when ``x`` is known finite;
+``exp(log(x)) -> x`` only when ``x`` is known non-negative; ``inv(A) @ b -> solve(A, b)`` changes
+an ill-conditioned product by more than rounding, towards the exact result.
 """
 
 from __future__ import annotations
@@ -83,6 +99,48 @@ def known_nonnegative(node: Node) -> bool:
     if src.op == "cast" and src.inputs[0].dtype == np.dtype(bool):
         return True
     return src.op == "constant" and src.value.size <= SPLAT_LIMIT and bool((src.value >= 0).all())
+
+
+def is_float(node: Node) -> bool:
+    return node.dtype.kind in "fc"
+
+
+def _zero_of_sign(node: Node, negative: bool) -> bool:
+    value = splat(node)
+    return value is not None and value == 0 and (math.copysign(1.0, value) < 0) == negative
+
+
+def exact_identity(negative_zero: bool):
+    """A guard for ``x + 0``-like rules: exact for integers, and for floats when the zero has the
+    sign that keeps every x, -0.0 included (``x + -0.0``, ``x - +0.0``, ``-0.0 - x``)."""
+    return lambda root, z, **_: not is_float(root) or _zero_of_sign(z, negative_zero)
+
+
+def _normal(value: float, dtype) -> bool:
+    info = np.finfo(dtype) if np.dtype(dtype).kind == "f" else None
+    return info is not None and math.isfinite(value) and abs(value) >= info.tiny
+
+
+def exact_constants(combine, condition):
+    """A guard for ``(x op1 c1) op2 c2 -> x op (c1 ∘ c2)`` on floats: ``c1``, ``c2`` and the combined
+    constant ``combine(c1, c2)`` (in the result's dtype) are normal numbers, and ``condition(|c1|,
+    |c2|)`` rules out an overflow of the first step where the result is finite (``x*c1`` needs
+    ``|c1| <= 1``, ``x/c1`` needs ``|c1| >= 1``, ``c1/y`` then ``*c2`` needs ``|c2| >= 1``)."""
+    def guard(root, c1, c2, **_) -> bool:
+        if not is_float(root):
+            return True
+        a, b = splat(c1), splat(c2)
+        if a is None or b is None or root.dtype.kind == "c":
+            return False
+        with np.errstate(all="ignore"):
+            combined = combine(np.asarray(a, root.dtype), np.asarray(b, root.dtype)).item()
+        return (all(_normal(v, root.dtype) for v in (a, b, combined)) and condition(abs(a), abs(b)))
+    return guard
+
+
+def guarded(condition, replace):
+    """``replace`` where ``condition(root, **bound)`` holds, else no rewrite."""
+    return lambda root, **bound: replace(root, **bound) if condition(root, **bound) else None
 
 
 def size_one(node: Node) -> bool:
@@ -371,6 +429,7 @@ def is_matrix_transpose(node: Node) -> bool:
 
 X, Y = Pat(name="x"), Pat(name="y")
 ZERO = Pat(where=is_value(0))
+Z = Pat(where=is_value(0), name="z")
 ONE = Pat(where=is_value(1))
 MINUS_ONE = Pat(where=is_value(-1))
 C1 = Pat("constant", name="c1")
@@ -392,14 +451,20 @@ ALGEBRA = [
     Rule(Pat("mul", X, ONE), lambda root, x: like(root, x), "x*1 -> x"),
     # x/1 -> x
     Rule(Pat("div", X, ONE), lambda root, x: like(root, x), "x/1 -> x"),
-    # x+0 -> x
-    Rule(Pat("add", X, ZERO), lambda root, x: like(root, x), "x+0 -> x"),
-    # x-0 -> x
-    Rule(Pat("sub", X, ZERO), lambda root, x: like(root, x), "x-0 -> x"),
-    # 0-x -> -x
-    Rule(Pat("sub", ZERO, X), lambda root, x: like(root, gc.negative(x)), "0-x -> -x"),
-    # x*0 -> 0 (x known finite: inf*0 is NaN)
-    Rule(Pat("mul", Pat(where=known_finite), ZERO), lambda root: fill(root, 0), "x*0 -> 0"),
+    # x+0 -> x (-0.0 + 0.0 is +0.0: for floats exact only with -0.0)
+    Rule(Pat("add", X, Z), guarded(exact_identity(True), lambda root, x, z: like(root, x)), "x+0 -> x"),
+    Rule(Pat("add", X, ZERO), lambda root, x: like(root, x), "x+0 -> x", fast=True),
+    # x-0 -> x (x - -0.0 is x + 0.0)
+    Rule(Pat("sub", X, Z), guarded(exact_identity(False), lambda root, x, z: like(root, x)), "x-0 -> x"),
+    Rule(Pat("sub", X, ZERO), lambda root, x: like(root, x), "x-0 -> x", fast=True),
+    # 0-x -> -x (0.0 - 0.0 is +0.0, -(0.0) is -0.0)
+    Rule(Pat("sub", Z, X), guarded(exact_identity(True), lambda root, z, x: like(root, gc.negative(x))),
+         "0-x -> -x"),
+    Rule(Pat("sub", ZERO, X), lambda root, x: like(root, gc.negative(x)), "0-x -> -x", fast=True),
+    # x*0 -> 0 (x known finite: inf*0 is NaN; and known non-negative, or -1.0*0.0 is -0.0)
+    Rule(Pat("mul", Pat(where=lambda n: known_finite(n) and known_nonnegative(n)), Pat(where=lambda n: (
+        _zero_of_sign(n, False)))), lambda root: fill(root, 0), "x*0 -> 0"),
+    Rule(Pat("mul", Pat(where=known_finite), ZERO), lambda root: fill(root, 0), "x*0 -> 0", fast=True),
     # x*-1 -> -x
     Rule(Pat("mul", X, MINUS_ONE), lambda root, x: like(root, gc.negative(x)), "x*-1 -> -x"),
     # --x -> x
@@ -425,24 +490,38 @@ ALGEBRA = [
          lambda root: bind(root.op, root.inputs[::-1]), "constant to the right"),
     # (x*c1)*c2 -> x*(c1*c2) for one-element constants
     Rule(Pat("mul", Pat("mul", X, C1S, where=single_use), C2S),
-         lambda root, x, c1, c2: gc.multiply(x, gc.multiply(c1, c2)), "(x*c1)*c2 -> x*(c1*c2)"),
+         guarded(exact_constants(np.multiply, lambda a, b: a <= 1),
+                 lambda root, x, c1, c2: gc.multiply(x, gc.multiply(c1, c2))), "(x*c1)*c2 -> x*(c1*c2)"),
+    Rule(Pat("mul", Pat("mul", X, C1S, where=single_use), C2S),
+         lambda root, x, c1, c2: gc.multiply(x, gc.multiply(c1, c2)), "(x*c1)*c2 -> x*(c1*c2)", fast=True),
     # (x*c1)/c2 -> x*(c1/c2) for one-element constants
     Rule(Pat("div", Pat("mul", X, C1S, where=single_use), C2S),
-         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c1, c2)), "(x*c1)/c2 -> x*(c1/c2)"),
+         guarded(exact_constants(np.divide, lambda a, b: a <= 1),
+                 lambda root, x, c1, c2: gc.multiply(x, gc.divide(c1, c2))), "(x*c1)/c2 -> x*(c1/c2)"),
+    Rule(Pat("div", Pat("mul", X, C1S, where=single_use), C2S),
+         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c1, c2)), "(x*c1)/c2 -> x*(c1/c2)", fast=True),
     # (x/c1)*c2 -> x*(c2/c1) for one-element constants
     Rule(Pat("mul", Pat("div", X, C1S, where=single_use), C2S),
-         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c2, c1)), "(x/c1)*c2 -> x*(c2/c1)"),
+         guarded(exact_constants(lambda a, b: np.divide(b, a), lambda a, b: a >= 1),
+                 lambda root, x, c1, c2: gc.multiply(x, gc.divide(c2, c1))), "(x/c1)*c2 -> x*(c2/c1)"),
+    Rule(Pat("mul", Pat("div", X, C1S, where=single_use), C2S),
+         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c2, c1)), "(x/c1)*c2 -> x*(c2/c1)", fast=True),
     # (c1/y)*c2 -> (c1*c2)/y for one-element constants
     Rule(Pat("mul", Pat("div", C1S, Y, where=single_use), C2S),
-         lambda root, y, c1, c2: gc.divide(gc.multiply(c1, c2), y), "(c1/y)*c2 -> (c1*c2)/y"),
+         guarded(exact_constants(np.multiply, lambda a, b: b >= 1),
+                 lambda root, y, c1, c2: gc.divide(gc.multiply(c1, c2), y)), "(c1/y)*c2 -> (c1*c2)/y"),
+    Rule(Pat("mul", Pat("div", C1S, Y, where=single_use), C2S),
+         lambda root, y, c1, c2: gc.divide(gc.multiply(c1, c2), y), "(c1/y)*c2 -> (c1*c2)/y", fast=True),
     # (x*s)*t -> x*(s*t) for one-element s, t (scalars hoisted)
-    Rule(Pat("mul", Pat("mul", X, S, where=single_use), T), reassociate_scalars, "(x*s)*t -> x*(s*t)"),
+    Rule(Pat("mul", Pat("mul", X, S, where=single_use), T), reassociate_scalars, "(x*s)*t -> x*(s*t)",
+         fast=True),
     # x*s + y*s -> (x+y)*s for a one-element s
     Rule(Pat("add", Pat("mul", X, S, where=single_use), Pat("mul", Y, S, where=single_use)),
-         lambda root, x, y, s: like(root, gc.multiply(gc.add(x, y), s)), "x*s + y*s -> (x+y)*s"),
+         lambda root, x, y, s: like(root, gc.multiply(gc.add(x, y), s)), "x*s + y*s -> (x+y)*s", fast=True),
     # x * (1/y) -> x / y
     Rule(Pat("mul", X, Pat("div", ONE, Y, where=single_use)),
-         lambda root, x, y: like(root, gc.divide(x, y)) if x.dtype.kind == "f" else None, "x*(1/y) -> x/y"),
+         lambda root, x, y: like(root, gc.divide(x, y)) if x.dtype.kind == "f" else None, "x*(1/y) -> x/y",
+         fast=True),
     # x**1 -> x
     Rule(Pat("pow", X, ONE), lambda root, x: like(root, x), "x**1 -> x"),
     # x**0 -> 1 (also for inf and NaN, as numpy has it)
@@ -459,7 +538,7 @@ ALGEBRA = [
     Rule(Pat("where", Pat(where=is_value(False)), X, Y), lambda root, x, y: like(root, y),
          "where(False, x, y) -> y"),
     # log(exp(x)) -> x
-    Rule(Pat("log", Pat("exp", X)), lambda root, x: x, "log(exp(x)) -> x"),
+    Rule(Pat("log", Pat("exp", X)), lambda root, x: x, "log(exp(x)) -> x", fast=True),
     # exp(log(x)) -> x (x known non-negative)
     Rule(Pat("exp", Pat("log", Pat(where=known_nonnegative, name="x"))), lambda root, x: x,
          "exp(log(x)) -> x"),
@@ -496,7 +575,8 @@ STRUCTURE = [
     Rule(Pat("reshape", Pat("sum", X, name="r", where=lambda n: n.attrs["keepdims"])), drop_kept_axes,
          "reshape of kept-axes sum"),
     # sum(x*s) -> sum(x)*s for a one-element s (one multiplication instead of one per element)
-    Rule(Pat("sum", Pat("mul", X, S, name="m", where=single_use)), scale_after_sum, "sum(x*s) -> sum(x)*s"),
+    Rule(Pat("sum", Pat("mul", X, S, name="m", where=single_use)), scale_after_sum, "sum(x*s) -> sum(x)*s",
+         fast=True),
     # sum over no axes -> x
     Rule(Pat("sum", X, where=lambda n: not n.attrs["axes"]), lambda root, x: like(root, x), "empty sum"),
     # cast(x) to x's own dtype -> x
@@ -511,10 +591,11 @@ STRUCTURE = [
          lambda root, a, v: gc.matmul(a, v), "v A^T -> A v"),
     # matmul(x*s, B) -> matmul(x, B)*s, matmul(A, x*s) -> matmul(A, x)*s (no more products)
     Rule(Pat("matmul", where=lambda n: any(_scaled(i, n) for i in n.inputs)), hoist_scale_out_of_matmul,
-         "scalar out of matmul"),
+         "scalar out of matmul", fast=True),
     # M (a u + b w) -> a (M u) + b (M w) when both products exist already (up to rounding)
     Rule(Pat("matmul", where=lambda n: any(i.op in ("add", "sub") for i in n.inputs)),
-         reuse_products_by_linearity, "product of a combination -> combination of existing products"),
+         reuse_products_by_linearity, "product of a combination -> combination of existing products",
+         fast=True),
     # matmul(A^T, B^T) -> (B A)^T
     Rule(Pat("matmul", MT, MT_B), lambda root, a, b: gc.transpose(gc.matmul(b, a)), "A^T B^T -> (B A)^T"),
     Rule(Pat("transpose", Pat("symmetrize", X, name="sym"), where=_swaps_last_two),
@@ -523,7 +604,8 @@ STRUCTURE = [
          "symmetrize(symmetrize(x)) -> symmetrize(x)"),
     # scatters through one index merge (adjoints of gathers at fan-in), and sum over them
     Rule(Pat("add", Pat("scatter_add"), Pat("scatter_add")), merge_scatters, "two scatter_adds -> one"),
-    Rule(Pat("mul", Pat("scatter_add", name="sc"), S), scale_into_scatter, "scatter_add(x, i, a)*s -> one"),
+    Rule(Pat("mul", Pat("scatter_add", name="sc"), S), scale_into_scatter, "scatter_add(x, i, a)*s -> one",
+         fast=True),
     Rule(Pat("scatter_add", Pat("scatter_add", name="inner"), Pat(), Pat()), nested_scatters,
          "scatter_add of a scatter_add -> one"),
     Rule(Pat("sum", Pat("scatter_add", name="sc")), sum_of_scatter,
@@ -533,7 +615,7 @@ STRUCTURE = [
     Rule(Pat("matmul", Pat("pos_inv", name="inv"), Pat(name="b")), inverse_times,
          "pos_inv(K, L) @ b -> pos_solve(K, L, b)"),
     *[Rule(Pat(op, *[Pat()] * k, Pat("mul", X, S, name="m")), scale_out_of_solve,
-           f"{op}(.., x*s) -> {op}(.., x)*s")
+           f"{op}(.., x*s) -> {op}(.., x)*s", fast=True)
       for op, k in (("solve", 1), ("pos_solve", 2), ("lu_solve", 3))],
     Rule(Pat("take", X, Pat(), where=_identity_take), lambda root, x: x, "take of every index in order -> x"),
     # the adjoint of a slice read back where it was placed (a VJP of a VJP does this)
@@ -542,12 +624,20 @@ STRUCTURE = [
 ]
 
 RULES = ALGEBRA + STRUCTURE
+IEEE_RULES = [rule.on_integers() if rule.fast else rule for rule in RULES]
 
 
 def _simplify(graph: Graph) -> Graph:
     # folding runs inside the same fixpoint: rules make constant subexpressions (-c, c1*c2) that
     # other rules then need as constants
+    return rewrite(graph, IEEE_RULES + FOLD_RULES, "simplify")
+
+
+def _simplify_fast(graph: Graph) -> Graph:
     return rewrite(graph, RULES + FOLD_RULES, "simplify")
 
 
-simplify = Pass("simplify", _simplify, "algebraic simplification by the rule table RULES (and folding)")
+simplify = Pass("simplify", _simplify, "algebraic simplification by the rule table RULES (and folding), "
+                "keeping IEEE results (the module's contract)")
+simplify_fast = Pass("simplify", _simplify_fast, "algebraic simplification by every rule of RULES, those "
+                     "that hold only in real arithmetic included (mode='fast')")
