@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 import graphc as gc
 from graphc.ops.structural import unslice_op
@@ -411,25 +412,41 @@ def _step(draw, op, values):  # noqa: C901 - one case per op, kept together on p
 DOMAINS = {"normal": (-1.0, 1.0), "positive": (0.5, 2.0), "negative": (-2.0, -0.5)}
 
 
+INTEGER_DOMAINS = {"int64": (-3, 3), "bool": (0, 1)}
+
+
 @st.composite
 def random_graphs(draw, min_steps: int = 3, max_steps: int = 12, max_inputs: int = 3, ops=None,
-                  smooth: bool = False, scalar_output: bool = False):
-    """Draw ``(graph, sample)``; ``sample(rng)`` returns float64 inputs within their domains."""
+                  smooth: bool = False, scalar_output: bool = False, empty: bool = False,
+                  integers: bool = False):
+    """Draw ``(graph, sample)``; ``sample(rng)`` returns inputs within their domains (float64, and
+    int64 or bool ones with ``integers``). ``empty`` gives the shared base shape a 0-length axis.
+    With ``empty`` or ``integers``, a step the builder refuses with graphc's own error (a
+    reduction without identity over no elements, a dtype an op does not take) is left out."""
     names = tuple(ops) if ops is not None else OPS
     if smooth:
         names = tuple(n for n in names if n not in NON_SMOOTH)
     base = tuple(draw(st.lists(st.integers(2, 3), min_size=1, max_size=2)))
+    if empty:
+        base = base[:-1] + (0,)
     n_inputs = draw(st.integers(1, max_inputs))
     inputs, values, domains = [], [], {}
     for i in range(n_inputs):
         shape = draw(st.sampled_from([base, base[-1:], (), base[::-1]]))
-        domain = draw(st.sampled_from(sorted(DOMAINS)))
-        p = gc.placeholder(f"in{i}", shape)
+        dtype = draw(st.sampled_from(["float64", "float64", "int64", "bool"])) if integers else "float64"
+        domain = (DOMAINS[draw(st.sampled_from(sorted(DOMAINS)))] if dtype == "float64"
+                  else INTEGER_DOMAINS[dtype])
+        p = gc.placeholder(f"in{i}", shape, dtype)
         inputs.append(p)
-        domains[p.attrs["name"]] = (shape, DOMAINS[domain])
-        values.append(Value(p, *DOMAINS[domain]))
+        domains[p.attrs["name"]] = (shape, domain, dtype)
+        values.append(Value(p, *domain))
     for op in draw(st.lists(st.sampled_from(names), min_size=min_steps, max_size=max_steps)):
-        made = _step(draw, op, values)
+        try:
+            made = _step(draw, op, values)
+        except (gc.GraphError, gc.GraphTypeError, InvalidArgument):  # InvalidArgument: an index drawn
+            if not (empty or integers):                                  # on an axis of length 0
+                raise
+            continue
         if made is not None and _ok(made.lo, made.hi):
             values.append(made)
     last = values[-1].node
@@ -439,6 +456,11 @@ def random_graphs(draw, min_steps: int = 3, max_steps: int = 12, max_inputs: int
     graph = gc.Graph(inputs, outputs)
 
     def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
-        return {name: rng.uniform(lo, hi, size=shape) for name, (shape, (lo, hi)) in domains.items()}
+        def one(shape, lo, hi, dtype):
+            if dtype == "float64":
+                return rng.uniform(lo, hi, size=shape)
+            return rng.integers(lo, hi + 1, size=shape).astype(dtype)
+
+        return {name: one(shape, lo, hi, dtype) for name, (shape, (lo, hi), dtype) in domains.items()}
 
     return graph, sample

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from graphgen import random_graphs
 from hypothesis import given, settings
+from ieee import assert_same_ieee_results, with_special_values
 
 import graphc as gc
 from graphc import examples, viz
@@ -291,3 +292,66 @@ def test_an_integer_to_a_negative_power_fails_on_both_backends_as_numpy_does(bac
     np.testing.assert_array_equal(batched(s=np.array([2, 3]), t=np.array([2, 3]))["p"], [5, 28])
     with pytest.raises(gc.GraphError, match=message):
         batched(s=np.array([2, 3]), t=np.array([2, -3]))
+
+
+def _both(graph, inputs):
+    """The numpy backend's outputs (unoptimized: the reference) and the numba backend's, or the
+    GraphError each raised."""
+    results = []
+    for backend, optimize in (("numpy", False), ("numba", True)):
+        try:
+            with np.errstate(all="ignore"):
+                out = gc.compile(graph, backend=backend, optimize=optimize)(**inputs)
+            results.append([np.asarray(v) for v in out.values()])
+        except gc.GraphError as exc:
+            results.append(exc)
+    return results
+
+
+@settings(max_examples=20)
+@given(random_graphs(max_steps=8))
+def test_random_graphs_agree_across_backends_at_special_values(case):
+    graph, sample = case
+    rng = np.random.default_rng(11)
+    want, got = _both(graph, with_special_values(rng, sample(rng)))
+    if isinstance(want, Exception):  # e.g. an svd of a matrix holding an inf: refused on both
+        assert isinstance(got, gc.GraphError), f"numpy refused ({want}), numba did not"
+        return
+    assert not isinstance(got, Exception), got
+    assert_same_ieee_results(want, got, rtol=1e-9, atol=1e-300)
+
+
+@settings(max_examples=20)
+@given(random_graphs(max_steps=12, empty=True))
+def test_random_graphs_with_an_empty_axis_agree_across_backends(case):
+    graph, sample = case
+    want, got = _both(graph, sample(np.random.default_rng(12)))
+    assert isinstance(want, Exception) == isinstance(got, Exception), (want, got)
+    if not isinstance(want, Exception):
+        assert_same_ieee_results(want, got, rtol=1e-10)
+
+
+@settings(max_examples=20)
+@given(random_graphs(max_steps=10, integers=True))
+def test_random_graphs_of_int_and_bool_inputs_agree_across_backends(case):
+    graph, sample = case
+    want, got = _both(graph, sample(np.random.default_rng(13)))
+    assert isinstance(want, Exception) == isinstance(got, Exception), (want, got)
+    if not isinstance(want, Exception):
+        assert_same_ieee_results(want, got, rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=15)
+@given(random_graphs(max_steps=6, smooth=True, scalar_output=True))
+def test_random_graph_hvps_match_central_differences_of_the_gradient(case):
+    graph, sample = case
+    rng = np.random.default_rng(14)
+    inputs = sample(rng)
+    name = graph.input_names[0]
+    v = rng.normal(size=np.shape(inputs[name]))
+    hv = gc.compile(gc.hvp(graph, name), optimize=False)(**inputs, direction=v)[f"hvp_{name}"]
+    grad = gc.compile(gc.grad(graph, name), optimize=False)
+    h = 1e-5
+    plus = grad(**{**inputs, name: inputs[name] + h * v})[f"grad_{name}"]
+    minus = grad(**{**inputs, name: inputs[name] - h * v})[f"grad_{name}"]
+    np.testing.assert_allclose(hv, (plus - minus) / (2 * h), rtol=1e-5, atol=1e-6)

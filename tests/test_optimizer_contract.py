@@ -7,33 +7,15 @@ import numpy as np
 import pytest
 from graphgen import random_graphs
 from hypothesis import given, settings
+from ieee import assert_same_ieee_results, with_special_values
 
 import graphc as gc
-
-SPECIAL = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 1e308, -1e308, 5e-324, -1e-310, 1e-300, 2.0, -3.0])
 
 
 def _evaluate(graph, inputs, optimize):
     with np.errstate(all="ignore"):
         out = gc.compile(graph, optimize=optimize)(**inputs)
     return [np.asarray(v) for v in (out.values() if isinstance(out, dict) else out)]
-
-
-def assert_same_ieee_results(want, got):
-    """Same NaNs, same infinities, same signs of zeros; finite values equal up to rounding."""
-    for w, g in zip(want, got):
-        assert g.shape == w.shape and g.dtype == w.dtype
-        if w.dtype.kind != "f":
-            np.testing.assert_array_equal(g, w)
-            continue
-        np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=f"NaNs moved: {w} -> {g}")
-        np.testing.assert_array_equal(np.where(np.isinf(w), w, 0), np.where(np.isinf(g), g, 0),
-                                      err_msg=f"infinities changed: {w} -> {g}")
-        zeros = w == 0
-        np.testing.assert_array_equal(np.signbit(g[zeros]), np.signbit(w[zeros]),
-                                      err_msg=f"a zero's sign changed: {w} -> {g}")
-        finite = np.isfinite(w)
-        np.testing.assert_allclose(g[finite], w[finite], rtol=1e-12, atol=1e-300)
 
 
 x = gc.placeholder("x", (2,))
@@ -100,25 +82,13 @@ def test_mode_names_are_checked():
         gc.compile(graph, optimize="yes")
 
 
-def _specials(rng, inputs):
-    """The sample with about a third of its elements replaced by special values."""
-    out = {}
-    for name, value in inputs.items():
-        value = np.array(value, dtype=np.float64)
-        flat = value.reshape(-1)
-        hit = rng.random(flat.size) < 0.35
-        flat[hit] = rng.choice(SPECIAL, size=int(hit.sum()))
-        out[name] = value
-    return out
-
-
 @settings(max_examples=150, deadline=None)
 @given(random_graphs(max_steps=12))
 def test_random_graphs_keep_their_ieee_results_at_special_values(case):
     graph, sample = case
     rng = np.random.default_rng(7)
     for _ in range(3):
-        inputs = _specials(rng, sample(rng))
+        inputs = with_special_values(rng, sample(rng))
         try:
             exact = _evaluate(graph, inputs, optimize=False)
         except gc.GraphError:
