@@ -410,3 +410,26 @@ def test_a_gradient_stores_no_carry_its_reverse_loop_does_not_read():
     p = sum(cv[j] * tv**j for j in range(5))
     want = np.array([2 * np.sum(p * tv**j) for j in range(5)])
     np.testing.assert_allclose(gc.compile(g)(c=cv)["grad_c"], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_new_carry_that_is_also_the_step_output_or_another_carry_is_stored_everywhere(backend):
+    # numba wrote such a node only where the first of its places wanted it: the stacked outputs
+    # (uninitialised memory) or the second carry (never updated) were left unwritten
+    xs = gc.placeholder("xs", (5, 3))
+
+    def step(carry, x):
+        h, _ = carry
+        h = gc.tanh(h + x)
+        return (h, h), h
+
+    (h, k), ys = gc.scan(step, (gc.zeros_like(xs[0]), gc.zeros_like(xs[0])), xs=xs)
+    x = np.arange(15.0).reshape(5, 3) / 10
+    out = gc.compile(gc.Graph([xs], {"h": h, "k": k, "ys": ys}), backend=backend)(xs=x)
+    want, state = [], np.zeros(3)
+    for row in x:
+        state = np.tanh(state + row)
+        want.append(state)
+    np.testing.assert_allclose(out["ys"], want, rtol=1e-14)
+    np.testing.assert_allclose(out["h"], want[-1], rtol=1e-14)
+    np.testing.assert_allclose(out["k"], want[-1], rtol=1e-14)

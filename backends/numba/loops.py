@@ -70,13 +70,16 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
             gen.line(f"{ys[-1].array}.fill({literal(0, y.dtype)})")
     # the body writes its outputs in place where it computes them
     out_dest = {}
+    dest_of = {}  # serial -> the one result ("carry", k) or ("ys", j) it is written into in place
     outs = list(body.outputs)
     for k in range(n_carry):
         if nxt[k] is not None and outs[k].serial not in out_dest and outs[k].op != "placeholder":
             out_dest[outs[k].serial] = nxt[k]
+            dest_of[outs[k].serial] = ("carry", k)
     for j, y in enumerate(outs[n_carry:]):
         if y.shape != () and y.serial not in out_dest and y.op != "placeholder":
             out_dest[y.serial] = Value(y.shape, array=ys[j].array, prefix=(step,), outer=False)
+            dest_of[y.serial] = ("ys", j)
     gen.lines = enclosing
     loop = "range({length} - 1, -1, -1)" if at["reverse"] else "range({length})"
     header = "    " * gen.depth + f"for {step} in {loop.format(length=length)}:"
@@ -86,12 +89,18 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
         child.line("    continue")
     child.emit_all()
     written = {serial for serial in out_dest if serial not in child.out_dest}  # consumed by an alloc
+
+    def in_place(serial: int, result: tuple) -> bool:
+        """The body computed this result where it belongs (a node that is also another result,
+        a new carry that is also the step's output, still needs its copy there)."""
+        return serial in written and dest_of.get(serial) == result
+
     for j, y in enumerate(outs[n_carry:]):
         value = child.value(y)
         row = Value(y.shape, array=ys[j].array, prefix=(step,), outer=False)
         if y.shape == ():
             child.line(f"{ys[j].array}[{step}] = {value.read(())}")
-        elif y.serial not in written:
+        elif not in_place(y.serial, ("ys", j)):
             child.copy(value, row, y.shape)
     if until >= 0:
         child.line(f"if not {child.value(outs[n_carry + until]).read(())}:")
@@ -103,7 +112,7 @@ def lower_scan(gen, node, ops) -> tuple[Value, ...]:
             scalars_old.append(current[k].scalar)
             scalars_new.append(value.read(()))
         else:
-            if outs[k].serial not in written:
+            if not in_place(outs[k].serial, ("carry", k)):
                 child.copy(value, nxt[k], outs[k].shape)
     for k in range(n_carry):
         if nxt[k] is not None:
