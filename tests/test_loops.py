@@ -433,3 +433,22 @@ def test_a_new_carry_that_is_also_the_step_output_or_another_carry_is_stored_eve
     np.testing.assert_allclose(out["ys"], want, rtol=1e-14)
     np.testing.assert_allclose(out["h"], want[-1], rtol=1e-14)
     np.testing.assert_allclose(out["k"], want[-1], rtol=1e-14)
+
+
+def test_small_constants_from_outside_fold_inside_the_body_and_a_node_read_twice_is_one_input():
+    x0, w = gc.placeholder("x0"), gc.placeholder("w")
+    ten, two = gc.constant(10.0), gc.constant(2.0)
+
+    def step(c, _):
+        return (ten - c) ** two * w + c * w, None  # 10 and 2 read from outside, w twice
+
+    final, _ = gc.scan(step, x0, length=3)
+    (loop,) = _scans(gc.optimize(gc.Graph([x0, w], [final])))
+    body = loop.attrs["body"]
+    assert len(body.inputs) == 2  # the carry and w: the constants are the body's own now
+    assert "pow" not in [n.op for n in body.nodes]  # (10 - c) ** 2 became a product
+    value, wv = 1.5, 0.25
+    for _ in range(3):
+        value = (10.0 - value) ** 2 * wv + value * wv
+    got = gc.compile(gc.Graph([x0, w], [final]), backend="numba")(x0=1.5, w=wv)[0]
+    assert got == pytest.approx(value, rel=1e-14)

@@ -11,7 +11,9 @@ In one walk over the graph, in order:
    only reads the last one are never materialised), and so are carries whose final value nobody
    reads and that no kept output needs, per-step inputs and consts the body no longer reads;
 3. **hoist**: body nodes that depend only on values from outside the loop are computed once,
-   outside, and read by the body as consts;
+   outside, and read by the body as consts; the other way round, small constants the body reads
+   from outside become constants of the body (so they fold there: ``x ** 2`` becomes ``x * x``,
+   ``x + 0.0`` goes), and an outside node read through several inputs is read through one;
 4. **inside**: the body is optimized by :func:`graphc.rewrite.optimize` itself (CSE, folding,
    the rule table, this pass for nested loops, DCE).
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from ..ir import Graph, Node
 from ..ops.core import bind
-from ..ops.sources import placeholder
+from ..ops.sources import constant, placeholder
 from ..transform import substitute
 from .driver import Pass, map_outputs, rebuild
 
@@ -126,6 +128,33 @@ def _prune(node: Node, used: set[int]) -> tuple[Node, dict[int, int]] | None:
     index = {i: k for k, i in enumerate(carries)}
     index.update({n_carry + j: len(carries) + k for k, j in enumerate(ys)})
     return new, index
+
+
+SINK_LIMIT = 16  # elements: constants up to this size move into the bodies that read them
+
+
+def _sink_constants(node: Node) -> Node | None:
+    """The loop with the small constants among its consts made constants of its body, and every
+    other outside node read through one input only; None when nothing changes."""
+    a = node.attrs
+    body, n_carry, n_xs = a["body"], a["n_carry"], a["n_xs"]
+    ins, start = list(body.inputs), n_carry + n_xs
+    replace: dict[int, Node] = {}
+    kept_ins, kept_outer, first = list(ins[:start]), list(node.inputs[:start]), {}
+    for p, x in zip(ins[start:], node.inputs[start:]):
+        if x.op == "constant" and x.value.size <= SINK_LIMIT:
+            replace[p.serial] = constant(x.value, dtype=x.dtype)
+        elif x.serial in first:
+            replace[p.serial] = first[x.serial]
+        else:
+            first[x.serial] = p
+            kept_ins.append(p)
+            kept_outer.append(x)
+    if not replace:
+        return None
+    attrs = dict(a)
+    attrs["body"] = Graph(kept_ins, substitute(list(body.outputs), replace), name=body.name)
+    return bind("scan", kept_outer, attrs, meta=node.meta)
 
 
 def _hoist(node: Node) -> Node | None:
@@ -239,7 +268,9 @@ def _rewrite_each(graph: Graph, scans: list[Node], mode: str) -> Graph:
             if pruned is not None:
                 new, moved = pruned
             hoisted = _hoist(new)
-            new = _optimize_body(hoisted if hoisted is not None else new, mode)
+            new = hoisted if hoisted is not None else new
+            sunk = _sink_constants(new)
+            new = _optimize_body(sunk if sunk is not None else new, mode)
             again = _prune(new, {moved[i] for i in used.get(node.serial, set()) if i in moved})
             if again is not None:  # the optimized body reads fewer inputs, or computes less
                 new, further = again
