@@ -5,12 +5,12 @@ benchmarks/README.md (between the ``gradbench`` markers) and prints it.
     uv run python -m benchmarks.gradbench.suite        # once: the suite, its venv, manual built
     uv run python -m benchmarks.gradbench.run_all [--evals gmm ba] [--min-seconds 1]
 
-graphc runs each eval twice against one fresh kernel cache: the first session's ``compile``
-timings are cold (nothing cached), the second's are warm (kernels loaded from disk), and the
-second session's ``evaluate`` medians are the ones reported. A tool runs an eval only if the
-suite lists it in the tool's ``evals.txt`` (JAX: 6 evals, manual: 10). Each tool runs as its own
-session (the protocol gives one tool per session), one after the other, on a quiet machine; the
-timed processes run without ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``."""
+graphc runs each eval twice against one fresh kernel cache: the first session (one run per
+workload) gives the cold ``compile`` timings (nothing cached), the second the warm ones (kernels
+loaded from disk) and the ``evaluate`` medians reported; both are validated by the eval. A tool
+runs an eval only if the suite lists it in the tool's ``evals.txt`` (JAX: 6 evals, manual: 10).
+Each tool runs as its own session (the protocol gives one tool per session), one after the
+other, on a quiet machine; the timed processes run without ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``."""
 
 from __future__ import annotations
 
@@ -58,12 +58,13 @@ def measure(names: list[str], suite: Path, min_seconds: float, logs: Path) -> li
     rows = []
     jax_evals, manual_evals = listed(suite, "jax"), listed(suite, "manual")
     for name in names:
-        args, _ = SIZES[name]
-        args = [*args, "--min-seconds", str(min_seconds)] if name != "hello" else args
+        sizes, _ = SIZES[name]
+        args = [*sizes, "--min-seconds", str(min_seconds)] if name != "hello" else sizes
+        once = [*sizes, "--min-seconds", "0"] if name != "hello" else sizes  # compiles, validates, one run
         with tempfile.TemporaryDirectory() as cache:
             env = {"GRAPHC_CACHE_DIR": cache}
             started = time.perf_counter()
-            cold = run(name, "graphc", args, suite=suite, log=logs / f"{name}-graphc-cold.jsonl", env=env)
+            cold = run(name, "graphc", once, suite=suite, log=logs / f"{name}-graphc-cold.jsonl", env=env)
             warm = run(name, "graphc", args, suite=suite, log=logs / f"{name}-graphc.jsonl", env=env)
             print(f"{name}: graphc, two sessions, {time.perf_counter() - started:.0f} s", flush=True)
         peers: dict[str, list[Workload]] = {}
