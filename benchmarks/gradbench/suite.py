@@ -6,7 +6,8 @@ github:gradbench/gradbench (its git directory or work tree); DIR gets
 
 - the suite's files at SRC's HEAD (nothing of ours is mixed in); a blob the clone lacks (a
   partial mirror keeps none of its largest files, e.g. ``ht``'s hand12 data) is listed and left
-  out, so that eval runs up to the workloads it has,
+  out, so that eval runs up to the workloads it has; lstm's text, which every lstm workload
+  needs, is replaced by a stand-in (``SUBSTITUTES``),
 - ``cpp/json.hpp`` (and the headers it includes) from PyPI's ``nlohmann-json`` (the suite's
   Makefile would wget it from GitHub, which this machine cannot reach),
 - the ``manual`` tool built by its Makefile with the system compiler (``tools/manual/bin/*``; the
@@ -33,6 +34,20 @@ def _run(*args: str | Path, cwd: Path | None = None) -> str:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return done.stdout
+
+
+def _text_corpus(into: Path) -> str:
+    """A text for the lstm eval, which reads characters of ADBench's lstm_full.txt and turns them
+    into bit vectors: the suite's own Markdown files, in path order (deterministic)."""
+    return "".join(p.read_text(encoding="utf8") for p in sorted(into.rglob("*.md")))
+
+
+# files the runners read that a partial clone may lack, and how to make a stand-in
+SUBSTITUTES = {"evals/lstm/data/lstm_full.txt": _text_corpus}
+SUBSTITUTES_WHY = {
+    "evals/lstm/data/lstm_full.txt": "the suite's Markdown files, concatenated: the lstm workloads' bits "
+    "per character follow from the characters, so they may differ from ADBench's text"
+}
 
 
 def git_dir(source: Path) -> Path:
@@ -90,6 +105,11 @@ def prepare(source: Path, into: Path) -> Path:
                 f"left out {len(missing)} files the clone does not hold: {', '.join(missing)}",
                 file=sys.stderr,
             )
+    for path, make in SUBSTITUTES.items():
+        if not (into / path).exists():
+            (into / path).parent.mkdir(parents=True, exist_ok=True)
+            (into / path).write_text(make(into), encoding="utf8")
+            print(f"{path}: not in the clone; wrote a stand-in ({SUBSTITUTES_WHY[path]})", file=sys.stderr)
     venv = into / ".venv"
     if not python_of(venv).exists():
         _run("uv", "venv", "--python", f"{sys.version_info.major}.{sys.version_info.minor}", venv)
