@@ -192,9 +192,9 @@ def _lower_arg(better: str):
             dest = gen.alloc(node)
             gen.line(f"{dest.read(('0',) * node.ndim)} = {at}{gen.comment(node)}")
             return dest
-        dest = gen.alloc(node)
         keep = node.attrs["keepdims"]
         outer_shape = x_node.shape[:axis] + x_node.shape[axis + 1:]
+        dest = None if node.shape == () else gen.alloc(node)  # a 0-d result is the scalar index
         oidx = tuple(f"i{d}" for d in range(len(outer_shape)))
         k = gen.name("k_arg")
         src = oidx[:axis] + (k,) + oidx[axis:]
@@ -204,8 +204,12 @@ def _lower_arg(better: str):
         lines = [f"{best} = {x.read(first)}", f"{at} = 0", f"for {k} in range(1, {n}):",
                  f"    {value} = {x.read(src)}",
                  f"    if ({value} {better} {best}) or ({value} != {value} and {best} == {best}):",
-                 f"        {best} = {value}", f"        {at} = {k}",
-                 f"{dest.read(out_idx)} = {at}{gen.comment(node)}"]
+                 f"        {best} = {value}", f"        {at} = {k}"]
+        if dest is None:
+            for text in lines:
+                gen.line(text)
+            return Value((), scalar=at, outer=not gen.inner)
+        lines.append(f"{dest.read(out_idx)} = {at}{gen.comment(node)}")
         if outer_shape:
             gen.loop_nest(outer_shape, lines)
         else:
