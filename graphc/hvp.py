@@ -126,6 +126,15 @@ def _basis(shape: tuple[int, ...], dtype) -> list[Node]:
     return [gc.constant(eye[i].reshape(shape)) for i in range(size)]
 
 
+LOOP_MIN = 16  # basis directions from which jacobian builds one loop over them, not one copy each
+
+
+def _basis_stack(shape: tuple[int, ...], dtype) -> Node:
+    """Every basis direction of ``shape``, stacked along a new leading axis: a loop's xs."""
+    size = int(np.prod(shape, dtype=np.int64))
+    return gc.constant(np.eye(size, dtype=dtype).reshape((size,) + tuple(shape)))
+
+
 def _stack_rows(rows: list[Node], shape: tuple[int, ...]) -> Node:
     return gc.reshape(gc.stack(rows), shape)
 
@@ -163,9 +172,15 @@ def jacobian(graph: Graph, wrt=None, output=0, mode: str | None = None) -> Graph
 
     Like JAX's jacfwd/jacrev the construction is chosen by shape: one VJP per output element when
     the output is smaller than the inputs (``mode="rev"``), else one JVP per input element
-    (``mode="fwd"``). Outputs: the original outputs followed by ``jacobian_<w>`` for each ``wrt``
-    input ``w`` (one or several, as for ``grad``).
+    (``mode="fwd"``). From ``LOOP_MIN`` directions on, the VJPs (or JVPs) are one ``scan`` over
+    the basis directions, whose body is the VJP (JVP) graph once: the graph, and a backend's
+    compile time, stay the size of one of them (28 unrolled JVPs of GradBench's hand model took
+    numba minutes and 23 GB), and the loops pass hoists the primal computations out of the loop.
+    Outputs: the original outputs followed by ``jacobian_<w>`` for each ``wrt`` input ``w`` (one
+    or several, as for ``grad``).
     """
+    from .loops import scan
+
     nodes = _float_wrt(require_graph(graph, "jacobian"), wrt, "jacobian")
     index = graph.output_index(output)
     out = graph.outputs[index]
@@ -179,15 +194,31 @@ def jacobian(graph: Graph, wrt=None, output=0, mode: str | None = None) -> Graph
     if mode == "rev":
         single = Graph(graph.inputs, [out])
         pulled = vjp(single, nodes, 0, cotangent="__basis__")
-        rows = [inline(pulled, {"__basis__": e})[1:] for e in _basis(out.shape, out.dtype)]
-        for i, w in enumerate(nodes):
-            with provenance(pass_name="jacobian", rule="stack rows eᵢᵀJ", location=out.meta.location):
-                blocks.append(_stack_rows([r[i] for r in rows], out.shape + w.shape))
+        if out.size >= LOOP_MIN:
+            with provenance(pass_name="jacobian", rule="a loop of rows eᵢᵀJ", location=out.meta.location):
+                _, rows = scan(lambda carry, e: (carry, tuple(inline(pulled, {"__basis__": e})[1:])), (),
+                               xs=_basis_stack(out.shape, out.dtype))
+                blocks = [gc.reshape(r, out.shape + w.shape) for r, w in zip(rows, nodes)]
+        else:
+            rows = [inline(pulled, {"__basis__": e})[1:] for e in _basis(out.shape, out.dtype)]
+            for i, w in enumerate(nodes):
+                with provenance(pass_name="jacobian", rule="stack rows eᵢᵀJ", location=out.meta.location):
+                    blocks.append(_stack_rows([r[i] for r in rows], out.shape + w.shape))
     else:
         seeds = [f"__basis_{i}__" for i in range(len(nodes))]
         pushed = jvp(Graph(graph.inputs, [out]), nodes, tangents=seeds)
         for i, w in enumerate(nodes):
             zeros = {d: _zeros_for(v) for d, v in zip(seeds, nodes) if d != seeds[i]}
+            if w.size >= LOOP_MIN:
+                rule = "a loop of columns J eⱼ"
+                with provenance(pass_name="jacobian", rule=rule, location=out.meta.location):
+                    def column(carry, e, zeros=zeros, seed=seeds[i]):
+                        return carry, inline(pushed, {**zeros, seed: e})[-1]
+
+                    _, columns = scan(column, (), xs=_basis_stack(w.shape, w.dtype))  # (n,) + out.shape
+                    last = gc.transpose(columns, tuple(range(1, columns.ndim)) + (0,))
+                    blocks.append(gc.reshape(last, out.shape + w.shape))
+                continue
             columns = [inline(pushed, {**zeros, seeds[i]: e})[-1] for e in _basis(w.shape, w.dtype)]
             with provenance(pass_name="jacobian", rule="stack columns J eⱼ", location=out.meta.location):
                 stacked = gc.stack(columns, axis=-1) if out.ndim else gc.stack(columns)

@@ -175,28 +175,16 @@ def objective_graph(workload: Workload) -> gc.Graph:
 
 
 def jacobian_graph(workload: Workload) -> gc.Graph:
-    """Outputs ``err`` (N, 3) and ``columns`` (P, N, 3): column j of the Jacobian d err / d params,
-    P = 28 (the us shift, then θ) or 26 (simple), stored column by column as the suite's manual
-    tool stores it.
-
-    Forward mode, as ``gc.jacobian`` builds it for a tall Jacobian: the JVP of the errors (``gc.jvp``)
-    pushed along each basis vector e_j. ``gc.jacobian`` inlines one copy of the JVP per column,
-    a kernel numba takes minutes and gigabytes to compile at P = 28 here; a ``gc.scan`` over the
-    basis vectors runs one copy as a loop, and ``gc.optimize`` hoists the primal errors, which do
-    not depend on e_j, out of it."""
+    """Outputs ``err`` (N, 3) and ``jacobian_params`` (N, 3, P): d err / d params by
+    ``gc.jacobian``, P = 28 (the us shift, then θ) or 26 (simple). The Jacobian is tall, so
+    ``gc.jacobian`` pushes a JVP along each basis direction, as one loop over them (``gc.optimize``
+    hoists the primal errors, which do not depend on the direction, out of it)."""
     nodes = workload.placeholders()
     shift = 2 if workload.complicated else 0
     params = gc.placeholder("params", (shift + N_THETA,))
     us = nodes["us"] + params[:2] if workload.complicated else None
     err = hand_errors(params[shift:], us, nodes, workload.parents, workload.is_mirrored)
-    pushed = gc.jvp(gc.Graph([params, *nodes.values()], {"err": err}, name="ht errors"), "params")
-
-    def column(carry, seed):
-        return carry, pushed(params, *nodes.values(), seed)["err_dot"]
-
-    basis = gc.constant(np.eye(params.shape[0]))
-    _, columns = gc.scan(column, gc.constant(0.0), xs=basis, name="jacobian columns")
-    return gc.Graph([params, *nodes.values()], {"err": err, "columns": columns}, name="ht jacobian")
+    return gc.jacobian(gc.Graph([params, *nodes.values()], {"err": err}, name="ht errors"), "params")
 
 
 def objective(message: dict) -> Prepared:
@@ -212,10 +200,10 @@ def jacobian(message: dict) -> Prepared:
     params = np.concatenate([np.zeros(2), workload.theta]) if workload.complicated else workload.theta
     arrays = dict(workload.arrays, params=params)
 
-    def output(columns):
-        return columns.reshape(columns.shape[0], -1).T.tolist()
+    def output(jacobian):  # rows err[i, c] in row-major order, one column per parameter
+        return jacobian.reshape(-1, jacobian.shape[-1]).tolist()
 
-    return Prepared(lambda: fn(**arrays)["columns"], output, ns)
+    return Prepared(lambda: fn(**arrays)["jacobian_params"], output, ns)
 
 
 FUNCTIONS = {"objective": objective, "jacobian": jacobian}
