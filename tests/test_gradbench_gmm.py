@@ -11,8 +11,6 @@ from scipy.special import logsumexp, multigammaln
 
 from benchmarks.gradbench import gmm, runs, tool
 
-pytestmark = pytest.mark.skipif(runs.BACKEND != "numba", reason="the benchmark's backend is numba")
-
 
 def workload(seed, d, k, n, m, gamma):
     """An eval message as GradBench's run.py generates one (nested lists)."""

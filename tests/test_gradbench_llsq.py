@@ -3,6 +3,7 @@ Horner's rule), and its gradient against central differences of that numpy funct
 
 import numpy as np
 import pytest
+from differences import central_differences
 
 from benchmarks.gradbench import llsq, tool
 
@@ -14,15 +15,6 @@ def numpy_llsq(x, n):
         residual = np.sign(t) - sum(x[j] * t**j for j in range(x.size))
         total += residual**2
     return total / 2
-
-
-def central_differences(f, x, h=1e-6):
-    grad = np.empty_like(x)
-    for i in range(x.size):
-        step = np.zeros_like(x)
-        step[i] = h
-        grad[i] = (f(x + step) - f(x - step)) / (2 * h)
-    return grad
 
 
 def run(function, x, n):

@@ -3,6 +3,7 @@ gradient against central differences of that numpy function (numba backend, as b
 
 import numpy as np
 import pytest
+from differences import central_differences
 
 from benchmarks.gradbench import lse, runs, tool
 
@@ -10,15 +11,6 @@ from benchmarks.gradbench import lse, runs, tool
 def numpy_lse(x):
     shift = np.max(x)
     return shift + np.log(np.sum(np.exp(x - shift)))
-
-
-def central_differences(f, x, h=1e-6):
-    grad = np.empty_like(x)
-    for i in range(x.size):
-        step = np.zeros_like(x)
-        step[i] = h
-        grad[i] = (f(x + step) - f(x - step)) / (2 * h)
-    return grad
 
 
 def run(function, x):
