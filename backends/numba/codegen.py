@@ -42,6 +42,8 @@ from .scalars import NP_TYPE, REDUCTIONS, literal
 from .segments import MAX_PIECES, Pieces
 from .values import Value, broadcast_index, shape_text
 
+BLOCK = 512  # elements per block of a vectorized reduction loop (Generator._blocked): 4 KB, in L1
+BLOCK_MIN = 2048  # loops (or a parallel loop's chunks, BLOCK) shorter than this stay one loop
 NO_BAD_INDEX = -(2**63)  # a sample's entry of a batch kernel's bad-index array while its indices are fine
 
 # elementwise ops whose loops get branch-free statements in place of a libm call: op -> (the
@@ -93,6 +95,7 @@ class Generator:
         # loops already written: a loop is written where its first root stands, and a merged loop's
         # first node may be a member that stays a scalar local (no value), which emit meets again
         self.emitted_loops: set[int] = set()
+        self.blockable: dict[str, str] = {}  # accumulator -> reduction, of the loop being written
         self.used_prange = False
         self.calls_blas = False  # whether the code calls BLAS or LAPACK
         self.output_serials = {o.serial for o in graph.outputs}
@@ -314,7 +317,8 @@ class Generator:
         return (self.parallel and not self.inner and len(shape) > 0 and shape[0] > 1
                 and work >= PARALLEL_MIN_WORK)
 
-    def loop_nest(self, shape, body, pre=None, post=None, parallel=False, chunks: int = 0) -> None:
+    def loop_nest(self, shape, body, pre=None, post=None, parallel=False, chunks: int = 0,
+                  accumulators: dict[str, str] | None = None) -> None:
         """Nested loops over ``shape`` (index variables i0, i1, ...). ``pre[d]`` / ``post[d]``
         run before / after the loop of axis d; ``parallel`` makes the outermost loop a prange;
         ``chunks`` instead splits axis 0 into that many blocks, ``for c in prange(chunks)``, so
@@ -347,6 +351,9 @@ class Generator:
                 bounds = [0, *cuts, shape[d]] if len(cuts) < MAX_PIECES else [0, shape[d]]
                 spans = list(zip(bounds, bounds[1:]))
             for span in spans:
+                if n == 1 and accumulators and rng == "range" and self._blocked(body, accumulators, span,
+                                                                                  shape[0], chunks):
+                    continue
                 if span is None:
                     self.line(f"for {idx[d]} in {rng}((c * {shape[0]}) // {chunks}, "
                               f"((c + 1) * {shape[0]}) // {chunks}):")
@@ -365,6 +372,76 @@ class Generator:
         if chunks:
             self.depth -= 1
         assert self.depth == base
+
+    def _blocked(self, body: list[str], accumulators: dict[str, str], span, size: int, chunks: int) -> bool:
+        """Write a 1-D loop that accumulates floats as blocks of BLOCK elements: each block reads its
+        arrays through views (``x[b0:e0]``, indexed from 0), writes the accumulated values to a
+        buffer in a loop LLVM vectorizes, then adds the buffer up with four accumulators. The fused
+        loop itself cannot vectorize (a float reduction in order; numba's fast-math is per
+        function, and the generated exp and log need exact rounding): sum(exp(x - s)) over 10⁶
+        values took 5.2 ms as one loop, 0.9 ms as exp into an array. The terms are added in
+        another order (a sum's order is unspecified; max and min are exact). Returns False (and
+        writes nothing) when the body reads the index in any other way than ``array[i0]``."""
+        if span is None:  # one chunk of a parallel loop
+            lo, hi = f"(c * {size}) // {chunks}", f"((c + 1) * {size}) // {chunks}"
+            if size // chunks < BLOCK:
+                return False
+        else:
+            lo, hi = span
+            if hi - lo < BLOCK_MIN:
+                return False
+        text = "\n".join(body)
+        if "\x01" in text:
+            return False
+        arrays = sorted(set(re.findall(r"\b([A-Za-z_]\w*)\[i0\]", text)))
+        if re.search(r"\bi0\b", re.sub(r"\b[A-Za-z_]\w*\[i0\]", "", text)):
+            return False  # i0 in an index expression, a comparison...: the loop stays as it is
+        updates = {}
+        for acc, op in accumulators.items():
+            head = f"{acc} += " if op == "sum" else f"{acc} = "
+            found = [k for k, line in enumerate(body) if line.startswith(head)]
+            if len(found) != 1:
+                return False
+            updates[found[0]] = (acc, op)
+        b0, e0, j0, m = (self.name(v) for v in ("b0", "e0", "j0", "m"))
+        view = {a: self.name(f"{a}_blk") for a in arrays}
+        buffers = {acc: self.name(f"{acc}_buf") for acc in accumulators}
+        for buf in buffers.values():
+            self.line(f"{buf} = np.empty({BLOCK}, np.float64)")
+        self.line(f"for {b0} in range({lo}, {hi}, {BLOCK}):")
+        self.depth += 1
+        self.line(f"{e0} = min({b0} + {BLOCK}, {hi})")
+        for a, v in view.items():
+            self.line(f"{v} = {a}[{b0}:{e0}]")
+        self.line(f"{m} = {e0} - {b0}")
+        self.line(f"for {j0} in range({m}):")
+        self.depth += 1
+        for k, line in enumerate(body):
+            line = re.sub(r"\b([A-Za-z_]\w*)\[i0\]", lambda g: f"{view[g.group(1)]}[{j0}]", line)
+            if k in updates:
+                acc, op = updates[k]
+                value = (line.split(" += ", 1)[1] if op == "sum"
+                         else line.split(" = ", 1)[1].split(" if ", 1)[0])
+                line = f"{buffers[acc]}[{j0}] = {value}"
+            self.line(line)
+        self.depth -= 1
+        for acc, op in accumulators.items():
+            buf = buffers[acc]
+            if op == "sum":
+                parts = [self.name(f"{acc}_p") for _ in range(4)]
+                self.line(f"{' = '.join(parts)} = 0.0")
+                self.line(f"for {j0} in range(0, {m} - {m} % 4, 4):")
+                for q, part in enumerate(parts):
+                    self.line(f"    {part} += {buf}[{j0} + {q}]")
+                self.line(f"for {j0} in range({m} - {m} % 4, {m}):")
+                self.line(f"    {parts[0]} += {buf}[{j0}]")
+                self.line(f"{acc} += ({parts[0]} + {parts[1]}) + ({parts[2]} + {parts[3]})")
+            else:
+                compare = ">" if op == "max" else "<"
+                self.line(f"for {j0} in range({m}):")
+                self.line(f"    {acc} = {buf}[{j0}] if {buf}[{j0}] {compare} {acc} else {acc}")
+        self.depth -= 1
+        return True
 
     def copy(self, src: Value, dest: Value, shape) -> None:
         """dest[...] = src[...], one loop over ``shape`` (src may be any view)."""
@@ -549,6 +626,7 @@ class Generator:
         parallel = self.can_parallel(shape, [m.op for m in loop.members])
         if any(self._raises_on_negative_power(m) for m in loop.members):
             parallel = False  # the loop may raise, and a raise inside a prange keeps it serial anyway
+        self.blockable = {}
         chunks = 0
         if parallel and any(kind(r) == "reduction" and 0 in r.attrs["axes"] for r in loop.roots):
             chunks = min(shape[0], CHUNKS)  # two threads must never update one element
@@ -593,7 +671,8 @@ class Generator:
                 combine.append(self._chunked_reduction(m, loop, idx, pre, post, body, chunks))
             else:
                 self._reduction(m, loop, idx, pre, post, body)
-        self.loop_nest(shape, body + stores, pre, post, parallel, chunks)
+        accumulators, self.blockable = self.blockable, {}
+        self.loop_nest(shape, body + stores, pre, post, parallel, chunks, accumulators)
         for m, part in combine:
             self._combine(m, part, chunks)
 
@@ -636,6 +715,8 @@ class Generator:
             return
         acc = self.var(m) if m.shape == () and target is None else self.name(f"acc{self.index[m.serial]}")
         pre.setdefault(t, []).append(f"{acc} = {init}")
+        if n == 1 and m.dtype.kind == "f" and not self.inner:
+            self.blockable[acc] = m.op  # a float accumulator over the loop's one axis: see BLOCK
         if m.op in ("max", "min"):
             # a plain select, with NaNs counted beside it: LLVM keeps the select's chain short
             # (3x faster than the NaN-propagating compare on 10^6 values), and a NaN seen still
