@@ -153,22 +153,28 @@ class Rule:
 
     ``fast`` marks a rule that holds in real arithmetic but not in IEEE arithmetic (it may create
     or remove an overflow, turn an inf into a NaN or flip the sign of a zero): ``optimize`` applies
-    it only with ``mode="fast"``, except on integers, where the ring laws it relies on are exact
-    (wrapping included)."""
+    it in full only with ``mode="fast"``. The IEEE mode applies it on integers, where the ring
+    laws it relies on are exact (wrapping included), and where ``exact(root, **bindings)`` says
+    the bound nodes make it exact (``x + 0`` when the zero is -0.0)."""
 
     pattern: Pat
     fn: Callable[..., Node | None]
     text: str
     fast: bool = False
+    exact: Callable[..., bool] | None = None
 
-    def on_integers(self) -> Rule:
-        """This rule restricted to integer results (what the IEEE mode keeps of a fast rule)."""
-        fn = self.fn
+    def ieee(self) -> Rule:
+        """This rule as the IEEE mode applies it (itself, unless it is ``fast``)."""
+        if not self.fast:
+            return self
+        fn, exact = self.fn, self.exact
 
-        def integers_only(root, **bound):
-            return fn(root, **bound) if root.dtype.kind in "iu" else None
+        def where_exact(root, **bound):
+            if root.dtype.kind in "iu" or (exact is not None and exact(root, **bound)):
+                return fn(root, **bound)
+            return None
 
-        return Rule(self.pattern, integers_only, self.text)
+        return Rule(self.pattern, where_exact, self.text)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ lose a zero's sign (``x + 0.0``, ``0.0 - x``, ``x * 0.0``). ``gc.optimize(graph,
 ``gc.compile(..., optimize="fast")``) applies them too, as a C compiler's -ffast-math does; the
 IEEE mode applies a fast rule only to integer results, where the ring laws are exact. Rules on
 constants that are exact under a condition (``(x*c1)*c2 -> x*(c1*c2)`` when ``|c1| <= 1``, so
-``x*c1`` cannot overflow, and ``c1*c2`` is a normal number) carry that condition themselves.
+``x*c1`` cannot overflow, and ``c1*c2`` is a normal number) carry that condition as their
+``exact``, under which the IEEE mode applies them too.
 
 Other exceptions in either mode: ``x * 0 -> 0`` only applies when ``x`` is known finite;
 ``exp(log(x)) -> x`` only when ``x`` is known non-negative; ``inv(A) @ b -> solve(A, b)`` changes
@@ -37,6 +38,7 @@ import math
 
 import numpy as np
 
+from ..dtypes import is_float
 from ..ir import Graph, Node
 from ..ops.core import PRIMITIVES, bind
 from ..ops.core import api as gc
@@ -101,10 +103,6 @@ def known_nonnegative(node: Node) -> bool:
     return src.op == "constant" and src.value.size <= SPLAT_LIMIT and bool((src.value >= 0).all())
 
 
-def is_float(node: Node) -> bool:
-    return node.dtype.kind in "fc"
-
-
 def _zero_of_sign(node: Node, negative: bool) -> bool:
     value = splat(node)
     return value is not None and value == 0 and (math.copysign(1.0, value) < 0) == negative
@@ -113,7 +111,7 @@ def _zero_of_sign(node: Node, negative: bool) -> bool:
 def exact_identity(negative_zero: bool):
     """A guard for ``x + 0``-like rules: exact for integers, and for floats when the zero has the
     sign that keeps every x, -0.0 included (``x + -0.0``, ``x - +0.0``, ``-0.0 - x``)."""
-    return lambda root, z, **_: not is_float(root) or _zero_of_sign(z, negative_zero)
+    return lambda root, z, **_: root.dtype.kind not in "fc" or _zero_of_sign(z, negative_zero)
 
 
 def _normal(value: float, dtype) -> bool:
@@ -127,20 +125,15 @@ def exact_constants(combine, condition):
     |c2|)`` rules out an overflow of the first step where the result is finite (``x*c1`` needs
     ``|c1| <= 1``, ``x/c1`` needs ``|c1| >= 1``, ``c1/y`` then ``*c2`` needs ``|c2| >= 1``)."""
     def guard(root, c1, c2, **_) -> bool:
-        if not is_float(root):
-            return True
+        if not is_float(root.dtype):
+            return root.dtype.kind != "c"
         a, b = splat(c1), splat(c2)
-        if a is None or b is None or root.dtype.kind == "c":
+        if a is None or b is None:
             return False
         with np.errstate(all="ignore"):
             combined = combine(np.asarray(a, root.dtype), np.asarray(b, root.dtype)).item()
         return (all(_normal(v, root.dtype) for v in (a, b, combined)) and condition(abs(a), abs(b)))
     return guard
-
-
-def guarded(condition, replace):
-    """``replace`` where ``condition(root, **bound)`` holds, else no rewrite."""
-    return lambda root, **bound: replace(root, **bound) if condition(root, **bound) else None
 
 
 def size_one(node: Node) -> bool:
@@ -452,19 +445,17 @@ ALGEBRA = [
     # x/1 -> x
     Rule(Pat("div", X, ONE), lambda root, x: like(root, x), "x/1 -> x"),
     # x+0 -> x (-0.0 + 0.0 is +0.0: for floats exact only with -0.0)
-    Rule(Pat("add", X, Z), guarded(exact_identity(True), lambda root, x, z: like(root, x)), "x+0 -> x"),
-    Rule(Pat("add", X, ZERO), lambda root, x: like(root, x), "x+0 -> x", fast=True),
+    Rule(Pat("add", X, Z), lambda root, x, z: like(root, x), "x+0 -> x", fast=True,
+         exact=exact_identity(True)),
     # x-0 -> x (x - -0.0 is x + 0.0)
-    Rule(Pat("sub", X, Z), guarded(exact_identity(False), lambda root, x, z: like(root, x)), "x-0 -> x"),
-    Rule(Pat("sub", X, ZERO), lambda root, x: like(root, x), "x-0 -> x", fast=True),
+    Rule(Pat("sub", X, Z), lambda root, x, z: like(root, x), "x-0 -> x", fast=True,
+         exact=exact_identity(False)),
     # 0-x -> -x (0.0 - 0.0 is +0.0, -(0.0) is -0.0)
-    Rule(Pat("sub", Z, X), guarded(exact_identity(True), lambda root, z, x: like(root, gc.negative(x))),
-         "0-x -> -x"),
-    Rule(Pat("sub", ZERO, X), lambda root, x: like(root, gc.negative(x)), "0-x -> -x", fast=True),
+    Rule(Pat("sub", Z, X), lambda root, z, x: like(root, gc.negative(x)), "0-x -> -x", fast=True,
+         exact=exact_identity(True)),
     # x*0 -> 0 (x known finite: inf*0 is NaN; and known non-negative, or -1.0*0.0 is -0.0)
-    Rule(Pat("mul", Pat(where=lambda n: known_finite(n) and known_nonnegative(n)), Pat(where=lambda n: (
-        _zero_of_sign(n, False)))), lambda root: fill(root, 0), "x*0 -> 0"),
-    Rule(Pat("mul", Pat(where=known_finite), ZERO), lambda root: fill(root, 0), "x*0 -> 0", fast=True),
+    Rule(Pat("mul", Pat(where=known_finite, name="x"), Z), lambda root, x, z: fill(root, 0), "x*0 -> 0",
+         fast=True, exact=lambda root, x, z: known_nonnegative(x) and _zero_of_sign(z, False)),
     # x*-1 -> -x
     Rule(Pat("mul", X, MINUS_ONE), lambda root, x: like(root, gc.negative(x)), "x*-1 -> -x"),
     # --x -> x
@@ -490,28 +481,20 @@ ALGEBRA = [
          lambda root: bind(root.op, root.inputs[::-1]), "constant to the right"),
     # (x*c1)*c2 -> x*(c1*c2) for one-element constants
     Rule(Pat("mul", Pat("mul", X, C1S, where=single_use), C2S),
-         guarded(exact_constants(np.multiply, lambda a, b: a <= 1),
-                 lambda root, x, c1, c2: gc.multiply(x, gc.multiply(c1, c2))), "(x*c1)*c2 -> x*(c1*c2)"),
-    Rule(Pat("mul", Pat("mul", X, C1S, where=single_use), C2S),
-         lambda root, x, c1, c2: gc.multiply(x, gc.multiply(c1, c2)), "(x*c1)*c2 -> x*(c1*c2)", fast=True),
+         lambda root, x, c1, c2: gc.multiply(x, gc.multiply(c1, c2)), "(x*c1)*c2 -> x*(c1*c2)", fast=True,
+         exact=exact_constants(np.multiply, lambda a, b: a <= 1)),
     # (x*c1)/c2 -> x*(c1/c2) for one-element constants
     Rule(Pat("div", Pat("mul", X, C1S, where=single_use), C2S),
-         guarded(exact_constants(np.divide, lambda a, b: a <= 1),
-                 lambda root, x, c1, c2: gc.multiply(x, gc.divide(c1, c2))), "(x*c1)/c2 -> x*(c1/c2)"),
-    Rule(Pat("div", Pat("mul", X, C1S, where=single_use), C2S),
-         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c1, c2)), "(x*c1)/c2 -> x*(c1/c2)", fast=True),
+         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c1, c2)), "(x*c1)/c2 -> x*(c1/c2)", fast=True,
+         exact=exact_constants(np.divide, lambda a, b: a <= 1)),
     # (x/c1)*c2 -> x*(c2/c1) for one-element constants
     Rule(Pat("mul", Pat("div", X, C1S, where=single_use), C2S),
-         guarded(exact_constants(lambda a, b: np.divide(b, a), lambda a, b: a >= 1),
-                 lambda root, x, c1, c2: gc.multiply(x, gc.divide(c2, c1))), "(x/c1)*c2 -> x*(c2/c1)"),
-    Rule(Pat("mul", Pat("div", X, C1S, where=single_use), C2S),
-         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c2, c1)), "(x/c1)*c2 -> x*(c2/c1)", fast=True),
+         lambda root, x, c1, c2: gc.multiply(x, gc.divide(c2, c1)), "(x/c1)*c2 -> x*(c2/c1)", fast=True,
+         exact=exact_constants(lambda a, b: np.divide(b, a), lambda a, b: a >= 1)),
     # (c1/y)*c2 -> (c1*c2)/y for one-element constants
     Rule(Pat("mul", Pat("div", C1S, Y, where=single_use), C2S),
-         guarded(exact_constants(np.multiply, lambda a, b: b >= 1),
-                 lambda root, y, c1, c2: gc.divide(gc.multiply(c1, c2), y)), "(c1/y)*c2 -> (c1*c2)/y"),
-    Rule(Pat("mul", Pat("div", C1S, Y, where=single_use), C2S),
-         lambda root, y, c1, c2: gc.divide(gc.multiply(c1, c2), y), "(c1/y)*c2 -> (c1*c2)/y", fast=True),
+         lambda root, y, c1, c2: gc.divide(gc.multiply(c1, c2), y), "(c1/y)*c2 -> (c1*c2)/y", fast=True,
+         exact=exact_constants(np.multiply, lambda a, b: b >= 1)),
     # (x*s)*t -> x*(s*t) for one-element s, t (scalars hoisted)
     Rule(Pat("mul", Pat("mul", X, S, where=single_use), T), reassociate_scalars, "(x*s)*t -> x*(s*t)",
          fast=True),
@@ -624,7 +607,7 @@ STRUCTURE = [
 ]
 
 RULES = ALGEBRA + STRUCTURE
-IEEE_RULES = [rule.on_integers() if rule.fast else rule for rule in RULES]
+IEEE_RULES = [rule.ieee() for rule in RULES]
 
 
 def _simplify(graph: Graph) -> Graph:
